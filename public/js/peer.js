@@ -1,0 +1,285 @@
+// One RTCPeerConnection to one remote participant.
+//
+// Negotiation: perfect negotiation exactly as in the WebRTC samples
+// (peerconnection/perfect-negotiation): makingOffer / ignoreOffer / argument-less
+// setLocalDescription(). polite = (selfId < remoteId), both ids come from the server, so the
+// two ends always disagree and glare cannot deadlock.
+//
+// Who offers: the newcomer creates its PCs as "initiator" (adds the transceivers and data
+// channels → negotiationneeded → offer). The side already in the room creates its PC lazily
+// when the first signal arrives and adopts the transceivers that the offer created (addTransceiver
+// transceivers are never matched to a remote offer, so creating them up front would cost a
+// second negotiation). A fallback timer in call.js makes the existing side offer if nothing
+// arrives. Signals are processed one at a time, in order.
+//
+// Media: exactly one audio and one video transceiver, always sendrecv, so mute, camera off,
+// device switches and screen share are sender.replaceTrack() and never renegotiate.
+//
+// Data channels are pre-negotiated (negotiated:true, fixed ids), so both ends own them at once
+// and can queue before they open:
+//   id 0 "ctl"  — JSON app messages: {t:'state',muted,cameraOff,screen} and {t:'chat',…}.
+//                 App state travels peer-to-peer here, not via the server: it is in order with
+//                 chat and keeps working while signaling is down.
+//   id 1 "file" — file transfer (files.js).
+//
+// Signal payloads (the signaling "data" field): {description:{type,sdp}} | {candidate:{…}}.
+//
+// Recovery: ICE restart (with fresh ICE servers, via 'restart-needed' → call.js → restart())
+// on 'failed' at once and on 'disconnected' after 4 s (the polite side waits 2 s longer so the
+// two restarts rarely collide). A watchdog rolls back an offer left unanswered for 15 s of
+// working signaling (a lost signal) and negotiates again.
+
+const KINDS = ['audio', 'video'];
+const MAX_OUTBOX = 500;
+
+export class Peer extends EventTarget {
+  constructor({ id, polite, config, initiator, tracks, send }) {
+    super();
+    this.id = id;
+    this.polite = polite;
+    this.tracks = tracks; // () => ({audio, video}) current outgoing tracks
+    this.sendSignal = send;
+    this.makingOffer = false;
+    this.ignoreOffer = false;
+    this.closed = false;
+    this.state = 'connecting';
+    this.everConnected = false;
+    this.tx = { audio: null, video: null };
+    this.remoteStream = new MediaStream();
+    this.outbox = [];
+    this.pendingCandidates = [];
+    this.chain = Promise.resolve();
+    this.restartTimer = 0;
+    this.restartCheck = 0;
+    this.restartAttempts = 0;
+    this.pendingRestart = false;
+    this.offerAt = 0;
+    this.signalingUp = true;
+    this.signalingUpAt = Date.now();
+
+    const pc = (this.pc = new RTCPeerConnection(config));
+    if (initiator) for (const kind of KINDS) this._addTransceiver(kind);
+
+    this.ctl = pc.createDataChannel('ctl', { negotiated: true, id: 0 });
+    this.file = pc.createDataChannel('file', { negotiated: true, id: 1 });
+    this.file.binaryType = 'arraybuffer';
+    this.ctl.onopen = () => {
+      this._flush();
+      this._emit('ctl-open');
+    };
+    this.ctl.onmessage = ({ data }) => {
+      if (typeof data !== 'string') return;
+      let msg;
+      try { msg = JSON.parse(data); } catch { return; }
+      if (msg && typeof msg === 'object' && typeof msg.t === 'string') this._emit('control', msg);
+    };
+
+    // --- perfect negotiation (WebRTC samples) ---
+    pc.onnegotiationneeded = async () => {
+      try {
+        this.makingOffer = true;
+        await pc.setLocalDescription();
+        this.offerAt = Date.now();
+        this.sendSignal({ description: pc.localDescription });
+      } catch (err) {
+        console.warn('[peer] offer failed', err);
+      } finally {
+        this.makingOffer = false;
+      }
+    };
+    pc.onicecandidate = ({ candidate }) => {
+      if (candidate) this.sendSignal({ candidate: candidate.toJSON() });
+    };
+    pc.ontrack = () => this._syncRemote();
+    pc.onconnectionstatechange = () => this._onConnectionState();
+
+    this.watchdog = setInterval(() => this._checkStuckOffer(), 5000);
+  }
+
+  /** Process one signal from the remote peer (serialised, in arrival order). */
+  handleSignal(data) {
+    if (!data || typeof data !== 'object') return this.chain;
+    this.chain = this.chain.then(() => this._handle(data));
+    return this.chain;
+  }
+
+  async _handle({ description, candidate }) {
+    const pc = this.pc;
+    if (this.closed) return;
+    try {
+      if (description) {
+        if ((description.type !== 'offer' && description.type !== 'answer') || typeof description.sdp !== 'string') return;
+        const offerCollision = description.type === 'offer' && (this.makingOffer || pc.signalingState !== 'stable');
+        this.ignoreOffer = !this.polite && offerCollision;
+        if (this.ignoreOffer) return;
+        await pc.setRemoteDescription(description);
+        if (description.type === 'offer') {
+          this._adoptTransceivers();
+          await pc.setLocalDescription();
+          this.sendSignal({ description: pc.localDescription });
+        }
+        // candidates that raced ahead of the first description
+        for (const c of this.pendingCandidates.splice(0)) await pc.addIceCandidate(c).catch(() => {});
+      } else if (candidate && typeof candidate === 'object') {
+        if (!pc.remoteDescription) {
+          if (this.pendingCandidates.length < 100) this.pendingCandidates.push(candidate);
+          return;
+        }
+        try {
+          await pc.addIceCandidate(candidate);
+        } catch (err) {
+          if (!this.ignoreOffer) throw err;
+        }
+      }
+    } catch (err) {
+      console.warn('[peer] signal failed', err);
+    }
+  }
+
+  /** After applying a remote offer: use the transceivers it negotiated (one per kind), sendrecv. */
+  _adoptTransceivers() {
+    const all = this.pc.getTransceivers().filter((t) => t.direction !== 'stopped' && t.currentDirection !== 'stopped');
+    for (const kind of KINDS) {
+      const negotiated = all.find((t) => t.receiver.track.kind === kind && t.mid !== null);
+      if (!negotiated) {
+        if (!this.tx[kind]) this._addTransceiver(kind); // remote offered no such m-line: renegotiate later
+        continue;
+      }
+      if (this.tx[kind] !== negotiated) {
+        const old = this.tx[kind];
+        if (old && old.mid === null) old.stop(); // ours lost the glare; don't negotiate a duplicate
+        this.tx[kind] = negotiated;
+        negotiated.sender.replaceTrack(this.tracks()[kind] ?? null).catch((e) => console.warn('[peer] replaceTrack', e));
+      }
+      if (negotiated.direction !== 'sendrecv') negotiated.direction = 'sendrecv';
+    }
+    this._syncRemote();
+  }
+
+  _addTransceiver(kind) {
+    const track = this.tracks()[kind];
+    this.tx[kind] = this.pc.addTransceiver(track && track.kind === kind ? track : kind, { direction: 'sendrecv' });
+    this._syncRemote();
+  }
+
+  /** Keep remoteStream = the receive tracks of our two transceivers. */
+  _syncRemote() {
+    let changed = false;
+    for (const kind of KINDS) {
+      const want = this.tx[kind]?.receiver.track ?? null;
+      for (const t of this.remoteStream.getTracks()) {
+        if (t.kind === kind && t !== want) { this.remoteStream.removeTrack(t); changed = true; }
+      }
+      if (want && !this.remoteStream.getTrackById(want.id)) { this.remoteStream.addTrack(want); changed = true; }
+    }
+    if (changed) this._emit('remote-stream');
+  }
+
+  /** Swap an outgoing track (mute is track.enabled; camera off / screen share / device switch land here). */
+  setTrack(kind, track) {
+    const t = this.tx[kind];
+    if (!t || this.closed) return Promise.resolve();
+    if (t.sender.track === (track ?? null)) return Promise.resolve();
+    return t.sender.replaceTrack(track ?? null).catch((e) => console.warn('[peer] replaceTrack', e));
+  }
+
+  /** JSON message over the "ctl" channel; queued until it opens. */
+  sendControl(msg) {
+    const s = JSON.stringify(msg);
+    if (this.ctl.readyState === 'open') {
+      try { this.ctl.send(s); return; } catch {}
+    }
+    if (this.outbox.length < MAX_OUTBOX) this.outbox.push(s);
+  }
+
+  _flush() {
+    while (this.outbox.length && this.ctl.readyState === 'open') this.ctl.send(this.outbox.shift());
+  }
+
+  setConfig(config) {
+    if (this.closed) return;
+    try {
+      this.pc.setConfiguration({ ...this.pc.getConfiguration(), ...config });
+    } catch (err) {
+      console.warn('[peer] setConfiguration', err);
+    }
+  }
+
+  /** ICE restart with fresh configuration (call.js fetches new ICE servers first). */
+  restart(config) {
+    if (this.closed) return;
+    this.pendingRestart = false;
+    this.restartAttempts++;
+    this.setConfig(config);
+    this.pc.restartIce();
+    clearTimeout(this.restartCheck);
+    this.restartCheck = setTimeout(() => {
+      if (!this.closed && this.pc.connectionState !== 'connected') this._scheduleRestart(0);
+    }, 15000);
+  }
+
+  setSignalingUp(up) {
+    this.signalingUp = up;
+    if (up) this.signalingUpAt = Date.now();
+  }
+
+  _onConnectionState() {
+    const s = this.pc.connectionState;
+    if (s === 'connected') {
+      this.everConnected = true;
+      this.restartAttempts = 0;
+      clearTimeout(this.restartTimer);
+      clearTimeout(this.restartCheck);
+      this.restartTimer = 0;
+      this._setState('connected');
+    } else if (s === 'disconnected') {
+      this._setState('reconnecting');
+      this._scheduleRestart(4000);
+    } else if (s === 'failed') {
+      this._setState('failed');
+      this._scheduleRestart(0);
+    } else if (s === 'new' || s === 'connecting') {
+      this._setState(this.everConnected ? 'reconnecting' : 'connecting');
+    }
+  }
+
+  _scheduleRestart(base) {
+    if (this.restartTimer || this.closed) return;
+    const delay = base + (this.polite ? 2000 : 0) + Math.min(20000, this.restartAttempts * 3000);
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = 0;
+      const s = this.pc.connectionState;
+      if (!this.closed && s !== 'connected' && s !== 'closed') this._emit('restart-needed');
+    }, delay);
+  }
+
+  _checkStuckOffer() {
+    const pc = this.pc;
+    if (this.closed || this.makingOffer || !this.signalingUp || pc.signalingState !== 'have-local-offer') return;
+    if (Date.now() - Math.max(this.offerAt, this.signalingUpAt) < 15000) return;
+    this.offerAt = Date.now();
+    this.chain = this.chain.then(async () => {
+      if (pc.signalingState !== 'have-local-offer') return;
+      console.warn('[peer] offer unanswered, negotiating again');
+      await pc.setLocalDescription({ type: 'rollback' });
+      pc.restartIce(); // guarantees a fresh negotiationneeded
+    }).catch((e) => console.warn('[peer] rollback', e));
+  }
+
+  _setState(s) {
+    if (this.state === s) return;
+    this.state = s;
+    this._emit('state', s);
+  }
+
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.restartTimer);
+    clearTimeout(this.restartCheck);
+    clearInterval(this.watchdog);
+    try { this.pc.close(); } catch {}
+  }
+
+  _emit(type, detail) { this.dispatchEvent(new CustomEvent(type, { detail })); }
+}

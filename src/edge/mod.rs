@@ -1,0 +1,148 @@
+//! The runtime shell: the stateless fetch handler. It validates before anything is forwarded
+//! (room code, upgrade header, per-IP connection rate) and picks one `Room` Durable Object per
+//! room code. Static files are served by the assets binding without waking this Worker.
+
+mod room;
+
+use crate::http::{self, ErrorBody, Route};
+use crate::{config, origin, turn};
+use worker::{event, Context, Env, Headers, Request, Response, Result};
+
+pub use room::Room;
+
+/// Reads an optional string var or secret; unset and non-string bindings are `None`.
+pub(crate) fn var(env: &Env, name: &str) -> Option<String> {
+    env.var(name)
+        .ok()
+        .map(|v| v.to_string())
+        .or_else(|| env.secret(name).ok().map(|s| s.to_string()))
+}
+
+pub(crate) fn log_event(event: &str, fields: &str) {
+    worker::console_log!("{{\"event\":\"{event}\"{fields}}}");
+}
+
+fn json<T: serde::Serialize>(body: &T, status: u16) -> Result<Response> {
+    let mut resp = Response::from_json(body)?.with_status(status);
+    apply_security_headers(resp.headers_mut())?;
+    Ok(resp)
+}
+
+fn error(status: u16, error: &str, message: Option<&str>) -> Result<Response> {
+    json(&ErrorBody { error, message }, status)
+}
+
+fn apply_security_headers(headers: &mut Headers) -> Result<()> {
+    for (name, value) in http::SECURITY_HEADERS {
+        headers.set(name, value)?;
+    }
+    Ok(())
+}
+
+/// Asks a Rate Limiting binding about `key`. A missing binding means the operator removed the
+/// limit on purpose; it is allowed and logged once per isolate.
+async fn allowed(env: &Env, binding: &str, key: &str) -> Result<bool> {
+    match env.rate_limiter(binding) {
+        Ok(limiter) => Ok(limiter.limit(key.to_owned()).await?.success),
+        Err(_) => Ok(true),
+    }
+}
+
+fn too_many(retry_after: &str) -> Result<Response> {
+    let mut resp = error(
+        429,
+        "rateLimited",
+        Some("too many requests; try again later"),
+    )?;
+    resp.headers_mut().set("Retry-After", retry_after)?;
+    Ok(resp)
+}
+
+fn client_ip(req: &Request) -> String {
+    req.headers()
+        .get("cf-connecting-ip")
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let url = req.url()?;
+    match http::route(url.path()) {
+        Route::Health => json(&http::HEALTH, 200),
+        Route::ApiNotFound => error(404, "notFound", None),
+        Route::BadRoomCode(e) => error(400, "badRequest", Some(&e.to_string())),
+        Route::Signal(code) => {
+            let upgrade = req.headers().get("Upgrade")?.unwrap_or_default();
+            if !upgrade.eq_ignore_ascii_case("websocket") {
+                let mut resp = error(
+                    426,
+                    "upgradeRequired",
+                    Some("connect with a WebSocket upgrade"),
+                )?;
+                resp.headers_mut().set("Upgrade", "websocket")?;
+                return Ok(resp);
+            }
+            if let Err(e) = config::room_config(|k| var(&env, k)) {
+                worker::console_error!("{e}");
+                return error(500, "internalError", Some("the server is misconfigured"));
+            }
+            if !allowed(&env, "CONNECT_LIMITER", &client_ip(&req)).await? {
+                log_event("connect_limited", "");
+                return too_many("60");
+            }
+            let stub = env
+                .durable_object("ROOM")?
+                .id_from_name(code.as_str())?
+                .get_stub()?;
+            stub.fetch_with_request(req).await
+        }
+        Route::IceServers => ice_servers(&req, &env, &url).await,
+        Route::Asset => env
+            .assets("ASSETS")?
+            .fetch_request(req)
+            .await
+            .map(Into::into),
+    }
+}
+
+async fn ice_servers(req: &Request, env: &Env, url: &worker::Url) -> Result<Response> {
+    let headers = req.headers();
+    let allowed_origins =
+        origin::parse_allowed_origins(&var(env, "ALLOWED_ORIGINS").unwrap_or_default());
+    let own_origin = url.origin().ascii_serialization();
+    if !origin::same_origin_or_allowed(
+        &own_origin,
+        headers.get("Origin")?.as_deref(),
+        headers.get("Sec-Fetch-Site")?.as_deref(),
+        &allowed_origins,
+    ) {
+        return error(
+            403,
+            "forbidden",
+            Some("ICE servers are only handed to this site's own pages"),
+        );
+    }
+    if !allowed(env, "ICE_LIMITER", &client_ip(req)).await? {
+        return too_many("60");
+    }
+    let cfg = match turn::TurnConfig::from_vars(|k| var(env, k)) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            worker::console_error!("{e}");
+            return error(500, "internalError", Some("the server is misconfigured"));
+        }
+    };
+    if !cfg.relay_configured() {
+        log_event("turn_unconfigured", "");
+    }
+    let mut bytes = [0u8; 16];
+    // crypto.getRandomValues cannot fail for 16 bytes; without it no credential is safe.
+    getrandom::fill(&mut bytes).expect("Web Crypto getRandomValues");
+    let id = turn::random_id_from_bytes(&bytes).unwrap_or_default();
+    let now = worker::Date::now().as_millis() / 1000;
+    let mut resp = json(&turn::ice_servers(&cfg, now, &id), 200)?;
+    resp.headers_mut().set("Cache-Control", "no-store")?;
+    Ok(resp)
+}
