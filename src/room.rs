@@ -335,6 +335,7 @@ impl Room {
                 ErrorCode::TooLarge,
                 "frames are limited to 64 KiB",
             ));
+            self.disown(conn, &mut fx);
             fx.push(Effect::Close {
                 conn,
                 code: close::TOO_LARGE,
@@ -352,6 +353,7 @@ impl Room {
         if c.tokens < 1.0 {
             c.strikes += 1;
             if c.strikes >= cfg.flood_strikes {
+                self.disown(conn, &mut fx);
                 fx.push(Effect::Close {
                     conn,
                     code: close::POLICY,
@@ -394,6 +396,7 @@ impl Room {
                 message,
             }) => {
                 fx.push(error(conn, ErrorCode::UnsupportedVersion, message));
+                self.disown(conn, &mut fx);
                 fx.push(Effect::Close {
                     conn,
                     code: close::UNSUPPORTED_VERSION,
@@ -428,6 +431,9 @@ impl Room {
             ));
             return;
         }
+        // Alarms can fire late: a peer whose grace is over must neither resume nor hold a
+        // place, whether or not the alarm has run yet.
+        self.expire_graces(now, fx);
         if let Some(token) = resume {
             match self.verify_token(token) {
                 Some(id) => return self.resume(conn, id, now, rng, fx),
@@ -525,6 +531,7 @@ impl Room {
         if let Some(old) = old_conn {
             // The client reconnected before the old socket was noticed as dead (a network
             // change leaves it half-open). The newest socket wins.
+            self.disown(old, fx);
             fx.push(Effect::Close {
                 conn: old,
                 code: close::REPLACED,
@@ -710,6 +717,25 @@ impl Room {
         }
     }
 
+    /// Before the room closes a joined socket: clear the peer from its attachment while the
+    /// socket is still open. A half-open socket never answers the close, so it stays CLOSING
+    /// and `getWebSockets()` keeps listing it; after an eviction it must not speak for its
+    /// peer again (reviving a ghost, or taking the session from the socket that resumed it).
+    /// The in-memory attachment keeps the peer: `drop_conn` still needs it to start grace.
+    fn disown(&self, conn: ConnId, fx: &mut Vec<Effect>) {
+        if let Some(c) = self.conns.get(&conn) {
+            if c.attachment.peer.is_some() {
+                fx.push(Effect::Attach {
+                    conn,
+                    attachment: Attachment {
+                        peer: None,
+                        ..c.attachment.clone()
+                    },
+                });
+            }
+        }
+    }
+
     fn bind(&mut self, conn: ConnId, peer: Option<PeerId>, fx: &mut Vec<Effect>) {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.attachment.peer = peer;
@@ -740,6 +766,7 @@ impl Room {
             .collect();
         for (conn, joined) in stale {
             if joined {
+                self.disown(conn, &mut fx);
                 fx.push(Effect::Close {
                     conn,
                     code: close::GOING_AWAY,
@@ -758,6 +785,12 @@ impl Room {
             }
             self.drop_conn(conn, now, &mut fx);
         }
+        self.expire_graces(now, &mut fx);
+        fx
+    }
+
+    /// Ends every grace period that is over: `peerLeft` to the others, records deleted.
+    fn expire_graces(&mut self, now: Millis, fx: &mut Vec<Effect>) {
         let expired: Vec<PeerId> = self
             .peers
             .values()
@@ -765,9 +798,8 @@ impl Room {
             .map(|p| p.rec.id.clone())
             .collect();
         for id in expired {
-            self.remove_peer(&id, "grace_expired", &mut fx);
+            self.remove_peer(&id, "grace_expired", fx);
         }
-        fx
     }
 
     /// When the alarm must fire next, or `None` when the room is empty.

@@ -6,9 +6,12 @@ mod room;
 
 use crate::http::{self, ErrorBody, Route};
 use crate::{config, origin, turn};
+use std::sync::atomic::{AtomicBool, Ordering};
 use worker::{event, Context, Env, Headers, Request, Response, Result};
 
 pub use room::Room;
+
+static TURN_WARNED: AtomicBool = AtomicBool::new(false);
 
 /// Reads an optional string var or secret; unset and non-string bindings are `None`.
 pub(crate) fn var(env: &Env, name: &str) -> Option<String> {
@@ -134,7 +137,8 @@ async fn ice_servers(req: &Request, env: &Env, url: &worker::Url) -> Result<Resp
             return error(500, "internalError", Some("the server is misconfigured"));
         }
     };
-    if !cfg.relay_configured() {
+    if !cfg.relay_configured() && !TURN_WARNED.swap(true, Ordering::Relaxed) {
+        // Not an error: calls still work where a direct path exists. Logged once per isolate.
         log_event("turn_unconfigured", "");
     }
     let mut bytes = [0u8; 16];

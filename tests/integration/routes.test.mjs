@@ -1,0 +1,193 @@
+// The stateless Worker's routes, headers and limits, against the real runtime (`wrangler dev`).
+// Run: node --test tests/integration/routes.test.mjs   (after `make worker`)
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { startWorker, roomCode, fakeIp, panicsIn, ROOT } from '../support/stack.mjs';
+import { Client } from '../support/client.mjs';
+
+const SECRET = 'integration-test-secret-not-used-anywhere-else';
+const TURN_URLS = 'turn:127.0.0.1:3478?transport=udp turn:127.0.0.1:3478?transport=tcp';
+let relay; // TURN configured
+let plain; // TURN not configured
+before(async () => {
+  [relay, plain] = await Promise.all([
+    startWorker({ vars: { TURN_SECRET: SECRET, TURN_URLS, TURN_TTL_SECONDS: '600', ALLOWED_ORIGINS: 'https://allowed.example' } }),
+    startWorker({ vars: { STUN_URLS: 'stun:127.0.0.1:3478' } }),
+  ]);
+});
+after(async () => {
+  const panics = [...panicsIn(relay.log()), ...panicsIn(plain.log())];
+  await Promise.all([relay.stop(), plain.stop()]);
+  assert.deepEqual(panics, []);
+});
+
+const version = readFileSync(join(ROOT, 'Cargo.toml'), 'utf8').match(/^version = "(.+)"/m)[1];
+
+test('GET /health', async () => {
+  const r = await fetch(`${relay.url}/health`);
+  assert.equal(r.status, 200);
+  assert.deepEqual(await r.json(), { status: 'ok', version });
+});
+
+function checkAppHeaders(h) {
+  const csp = h.get('content-security-policy');
+  assert.ok(csp, 'CSP present');
+  const directives = Object.fromEntries(csp.split(';').map((d) => d.trim().split(/\s+/)).map(([k, ...v]) => [k, v]));
+  assert.deepEqual(directives['default-src'], ["'self'"]);
+  assert.deepEqual(directives['script-src'], ["'self'"]);
+  assert.deepEqual(directives['connect-src'], ["'self'"]);
+  assert.deepEqual(directives['media-src'], ["'self'", 'blob:']);
+  assert.ok(!csp.includes('unsafe-inline') && !csp.includes('unsafe-eval') && !csp.includes('http'), csp);
+  const pp = h.get('permissions-policy');
+  for (const f of ['camera', 'microphone', 'display-capture']) assert.match(pp, new RegExp(`${f}=\\(self\\)`));
+  assert.equal(h.get('referrer-policy'), 'no-referrer');
+  assert.equal(h.get('x-content-type-options'), 'nosniff');
+}
+
+test('the app shell is served at / and at any room-code path, with the security headers', async () => {
+  const home = await fetch(`${relay.url}/`);
+  assert.equal(home.status, 200);
+  const html = await home.text();
+  assert.match(html, /<script type="module" src="\/js\/app\.js"><\/script>/);
+  checkAppHeaders(home.headers);
+  for (const code of ['k7m-q2xp-9rt', '482913']) {
+    const r = await fetch(`${relay.url}/${code}`, { headers: { 'sec-fetch-mode': 'navigate', accept: 'text/html' } });
+    assert.equal(r.status, 200, code);
+    assert.equal(await r.text(), html, `${code} serves the same shell`);
+    checkAppHeaders(r.headers);
+  }
+  const js = await fetch(`${relay.url}/js/app.js`);
+  assert.equal(js.status, 200);
+  assert.match(js.headers.get('content-type'), /javascript/);
+  checkAppHeaders(js.headers);
+});
+
+test('the app loads nothing from another origin', () => {
+  const files = [];
+  const walk = (d) => {
+    for (const f of readdirSync(d)) {
+      const p = join(d, f);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (/\.(html|js|css|svg)$/.test(f)) files.push(p);
+    }
+  };
+  walk(join(ROOT, 'public'));
+  assert.ok(files.length > 3);
+  for (const f of files) {
+    const text = readFileSync(f, 'utf8');
+    // Any absolute URL other than the SVG namespace would be a third-party load.
+    const urls = [...text.matchAll(/(?:https?|wss?):\/\/[^\s"'`)]+|(?:src|href|action)\s*=\s*["']\/\/[^"']+/gi)]
+      .map((m) => m[0])
+      .filter((u) => !u.startsWith('http://www.w3.org/'));
+    assert.deepEqual(urls, [], `${f} references another origin`);
+    assert.ok(!/stun:[a-z]/i.test(text), `${f} names a third-party STUN server`);
+  }
+});
+
+test('unknown /api paths are 404 JSON', async () => {
+  for (const p of ['/api/nope', '/api', '/api/ice-servers/extra']) {
+    const r = await fetch(`${relay.url}${p}`);
+    assert.equal(r.status, 404, p);
+    assert.deepEqual(await r.json(), { error: 'notFound' });
+  }
+});
+
+test('bad room codes are 400 JSON before any upgrade', async () => {
+  const bad = ['', 'a_b', 'a%20b', 'a/b', 'caf%C3%A9', 'x'.repeat(65), 'a.b', '%00', '-%2F..'];
+  for (const code of bad) {
+    const err = await Client.connect(relay.wsUrl(code)).then(() => null, (e) => e);
+    assert.ok(err, `${JSON.stringify(code)} was accepted`);
+    assert.equal(err.status, 400, code);
+    const body = JSON.parse(err.body);
+    assert.equal(body.error, 'badRequest');
+    assert.equal(typeof body.message, 'string');
+  }
+  // The longest valid code works.
+  const c = await Client.connect(relay.wsUrl('x'.repeat(64)));
+  c.ws.close();
+});
+
+test('signaling without an upgrade is 426', async () => {
+  const r = await fetch(`${relay.url}/ws/${roomCode()}`);
+  assert.equal(r.status, 426);
+  assert.equal((await r.json()).error, 'upgradeRequired');
+});
+
+test('new connections per client IP are limited: 429 with Retry-After before any upgrade', async () => {
+  const ip = fakeIp();
+  const room = roomCode();
+  const sockets = [];
+  for (let i = 0; i < 30; i++) sockets.push(await Client.connect(relay.wsUrl(room), { ip }));
+  const err = await Client.connect(relay.wsUrl(room), { ip }).then(() => null, (e) => e);
+  assert.equal(err?.status, 429);
+  assert.ok(Number(err.headers['retry-after']) > 0);
+  assert.equal(JSON.parse(err.body).error, 'rateLimited');
+  // Another client is not affected.
+  sockets.push(await Client.connect(relay.wsUrl(room), { ip: fakeIp() }));
+  for (const s of sockets) s.ws.close();
+});
+
+function iceFetch(stack, headers = {}, ip = fakeIp()) {
+  return fetch(`${stack.url}/api/ice-servers`, { headers: { 'cf-connecting-ip': ip, ...headers } });
+}
+
+test('GET /api/ice-servers mints coturn REST credentials', async () => {
+  const before = Math.floor(Date.now() / 1000);
+  const r = await iceFetch(relay, { 'sec-fetch-site': 'same-origin', origin: relay.url });
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get('cache-control'), 'no-store');
+  const body = await r.json();
+  assert.equal(body.relay, true);
+  assert.equal(body.ttl, 600);
+  assert.ok(body.expiresAt >= before + 600 && body.expiresAt <= before + 602);
+  assert.deepEqual(body.iceServers[0], { urls: ['stun:127.0.0.1:3478'] });
+  const turn = body.iceServers[1];
+  assert.deepEqual(turn.urls, TURN_URLS.split(' '));
+  const [expiry, id] = turn.username.split(':');
+  assert.equal(Number(expiry), body.expiresAt);
+  assert.match(id, /^[A-Za-z0-9_-]{22}$/);
+  assert.equal(turn.credential, createHmac('sha1', SECRET).update(turn.username).digest('base64'));
+  // The id is random per request.
+  const again = await (await iceFetch(relay, { 'sec-fetch-site': 'same-origin' })).json();
+  assert.notEqual(again.iceServers[1].username.split(':')[1], id);
+});
+
+test('/api/ice-servers refuses other origins with 403', async () => {
+  for (const headers of [
+    { origin: 'https://evil.example' },
+    { origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' },
+    { 'sec-fetch-site': 'cross-site' },
+    { origin: 'null' },
+  ]) {
+    const r = await iceFetch(relay, headers);
+    assert.equal(r.status, 403, JSON.stringify(headers));
+    assert.equal((await r.json()).error, 'forbidden');
+  }
+  const allowed = await iceFetch(relay, { origin: 'https://allowed.example', 'sec-fetch-site': 'cross-site' });
+  assert.equal(allowed.status, 200, 'ALLOWED_ORIGINS adds an origin');
+});
+
+test('/api/ice-servers is rate limited per client IP', async () => {
+  const ip = fakeIp();
+  for (let i = 0; i < 30; i++) assert.equal((await iceFetch(relay, {}, ip)).status, 200);
+  const r = await iceFetch(relay, {}, ip);
+  assert.equal(r.status, 429);
+  assert.ok(Number(r.headers.get('retry-after')) > 0);
+  assert.equal((await iceFetch(relay, {}, fakeIp())).status, 200);
+});
+
+test('TURN not configured: STUN only, relay false, logged once', async () => {
+  for (let i = 0; i < 3; i++) {
+    const r = await iceFetch(plain, { 'sec-fetch-site': 'same-origin' });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('cache-control'), 'no-store');
+    const body = await r.json();
+    assert.deepEqual(body.iceServers, [{ urls: ['stun:127.0.0.1:3478'] }]);
+    assert.equal(body.relay, false);
+    assert.ok(!JSON.stringify(body).includes('credential') && !JSON.stringify(body).includes('username'));
+  }
+  assert.equal(plain.log().match(/"event":"turn_unconfigured"/g)?.length, 1);
+});

@@ -1,0 +1,147 @@
+// A protocol-v1 test client over a real WebSocket (npm `ws`), with an inbox that tests wait on
+// with deadlines instead of sleeping.
+import WebSocket from 'ws';
+import { fakeIp } from './stack.mjs';
+
+export class Client {
+  constructor(ws) {
+    this.ws = ws;
+    this.inbox = [];
+    this.waiters = [];
+    this.closed = new Promise((resolve) => {
+      ws.on('close', (code, reason) => {
+        this.closeInfo = { code, reason: reason.toString() };
+        resolve(this.closeInfo);
+        this.#wake();
+      });
+    });
+    ws.on('message', (data, isBinary) => {
+      const text = data.toString();
+      let msg = text;
+      if (!isBinary) {
+        try {
+          msg = JSON.parse(text);
+        } catch {}
+      }
+      this.inbox.push(msg);
+      this.#wake();
+    });
+    ws.on('error', () => {});
+  }
+
+  /** Opens a socket; rejects with `{status}` when the server answers HTTP instead of upgrading. */
+  static connect(url, { ip = fakeIp(), headers = {} } = {}) {
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, { headers: { 'cf-connecting-ip': ip, ...headers } });
+      const client = new Client(ws);
+      ws.once('open', () => resolve(client));
+      ws.once('unexpected-response', (_req, res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => {
+          const err = new Error(`HTTP ${res.statusCode}`);
+          Object.assign(err, { status: res.statusCode, headers: res.headers, body });
+          reject(err);
+        });
+      });
+      ws.once('error', reject);
+    });
+  }
+
+  /** Connects and joins; resolves with the client and its welcome. */
+  static async join(url, { name, resume, ip } = {}) {
+    const c = await Client.connect(url, { ip });
+    const welcome = await c.joinRoom({ name, resume });
+    return c;
+  }
+
+  async joinRoom({ name, resume } = {}) {
+    const msg = { type: 'join', v: 1 };
+    if (name !== undefined) msg.name = name;
+    if (resume !== undefined) msg.resume = resume;
+    this.send(msg);
+    this.welcome = await this.next((m) => m.type === 'welcome');
+    this.id = this.welcome.id;
+    this.token = this.welcome.resumeToken;
+    return this.welcome;
+  }
+
+  #wake() {
+    for (const w of [...this.waiters]) w();
+  }
+
+  send(obj) {
+    this.ws.send(typeof obj === 'string' || Buffer.isBuffer(obj) ? obj : JSON.stringify(obj));
+  }
+
+  signal(to, data) {
+    this.send({ type: 'signal', to, data });
+  }
+
+  /** Removes and returns the first inbox message matching `pred`, waiting up to `timeout`. */
+  next(pred = () => true, timeout = 5000) {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const i = this.inbox.findIndex((m) => pred(m));
+        if (i >= 0) {
+          done();
+          resolve(this.inbox.splice(i, 1)[0]);
+          return true;
+        }
+        if (this.closeInfo && !this.inbox.some(pred)) {
+          done();
+          reject(new Error(`socket closed (${this.closeInfo.code}) while waiting; inbox: ${JSON.stringify(this.inbox)}`));
+          return true;
+        }
+        return false;
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`no matching message within ${timeout} ms; inbox: ${JSON.stringify(this.inbox).slice(0, 500)}`));
+      }, timeout);
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+      };
+      const waiter = () => check();
+      if (!check()) this.waiters.push(waiter);
+    });
+  }
+
+  /** The next error frame with `code`. */
+  error(code, timeout) {
+    return this.next((m) => m.type === 'error' && m.code === code, timeout);
+  }
+
+  /** Waits for the close and returns `{code, reason}`. */
+  async closedWith(timeout = 5000) {
+    return Promise.race([
+      this.closed,
+      new Promise((_, reject) => setTimeout(() => reject(new Error(`socket not closed within ${timeout} ms`)), timeout)),
+    ]);
+  }
+
+  /** Round trip: proves every frame sent before it has been processed. */
+  async ping(timeout = 5000) {
+    this.ws.send('ping');
+    return this.next((m) => m === 'pong', timeout);
+  }
+
+  /** Graceful hang-up (`leave`), or a plain close for a socket that never joined. */
+  async leave() {
+    if (this.ws.readyState === WebSocket.OPEN) {
+      if (this.id) this.send({ type: 'leave' });
+      else this.ws.close(1000);
+      await this.closedWith().catch(() => {});
+    }
+  }
+
+  /** Drops the TCP connection without a close frame (a network change, a sleeping laptop). */
+  drop() {
+    this.ws.terminate();
+  }
+
+  get open() {
+    return this.ws.readyState === WebSocket.OPEN;
+  }
+}

@@ -1,0 +1,204 @@
+// The local stack for the integration and browser tiers: a real `wrangler dev` (workerd) on a
+// free loopback port with its own state directory and vars, optionally a real coturn.
+// Every process runs in its own process group and is killed as a group, so no stale server
+// outlives a test run.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync, mkdirSync, existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { createSocket } from 'node:dgram';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomBytes, randomInt } from 'node:crypto';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const BIN = join(ROOT, 'node_modules', '.bin');
+
+/** Polls `check` until it returns a truthy value or the deadline passes. */
+export async function waitFor(check, { timeout = 10_000, interval = 25, what = 'condition' } = {}) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeout} ms waiting for ${what}${last ? `: ${last.message}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, interval));
+  }
+}
+
+/** A free TCP port on 127.0.0.1 (also checked free for UDP when `udp` is set). */
+export async function freePort({ udp = false } = {}) {
+  for (;;) {
+    const port = await new Promise((resolve, reject) => {
+      const srv = createServer();
+      srv.unref();
+      srv.on('error', reject);
+      srv.listen(0, '127.0.0.1', () => {
+        const { port } = srv.address();
+        srv.close(() => resolve(port));
+      });
+    });
+    if (!udp) return port;
+    const ok = await new Promise((resolve) => {
+      const s = createSocket('udp4');
+      s.on('error', () => resolve(false));
+      s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (ok) return port;
+  }
+}
+
+/** A fresh random room code per test. */
+export function roomCode(prefix = 't') {
+  return `${prefix}-${randomBytes(6).toString('hex')}`;
+}
+
+/** A client IP for the `cf-connecting-ip` header, so each test has its own rate-limit bucket
+ * (workerd locally takes the header as given; in production Cloudflare sets it). These are
+ * benchmarking-range addresses used only as header values; no traffic goes to them. */
+export function fakeIp() {
+  return `198.18.${randomInt(0, 256)}.${randomInt(1, 255)}`;
+}
+
+function killGroup(child, signal = 'SIGTERM') {
+  try {
+    process.kill(-child.pid, signal);
+  } catch {}
+}
+
+async function exited(child, timeout) {
+  if (child.exitCode !== null || child.signalCode !== null) return true;
+  return Promise.race([
+    new Promise((r) => child.once('exit', () => r(true))),
+    new Promise((r) => setTimeout(() => r(false), timeout)),
+  ]);
+}
+
+/** Starts coturn from turn/turnserver.local.conf with `secret` in a temp userdb. */
+export async function startCoturn({ secrets }) {
+  const dir = mkdtempSync(join(tmpdir(), 'pinhole-turn-'));
+  const db = join(dir, 'turndb');
+  for (const s of secrets) {
+    // turnadmin takes the secret only as an argument (see turn/README.md); test secrets only.
+    execFileSync('turnadmin', ['-s', s, '-r', 'pinhole.local', '-b', db], { cwd: dir, stdio: 'ignore' });
+  }
+  const port = await freePort({ udp: true });
+  const minPort = 41000 + randomInt(0, 40) * 500;
+  const log = join(dir, 'turnserver.log');
+  const child = spawn(
+    'turnserver',
+    ['-c', join(ROOT, 'turn', 'turnserver.local.conf'), `--userdb=${db}`, `--pidfile=${join(dir, 'pid')}`,
+      `--listening-port=${port}`, `--min-port=${minPort}`, `--max-port=${minPort + 499}`],
+    { cwd: dir, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  await waitFor(
+    () => {
+      if (child.exitCode !== null) throw new Error(`coturn exited: ${out.slice(-2000)}`);
+      return execFileSync('ss', ['-lun'], { encoding: 'utf8' }).includes(`127.0.0.1:${port} `);
+    },
+    { timeout: 15_000, what: 'coturn to listen' },
+  );
+  return {
+    port,
+    db,
+    urls: `turn:127.0.0.1:${port}?transport=udp turn:127.0.0.1:${port}?transport=tcp`,
+    log: () => out,
+    async stop() {
+      killGroup(child);
+      if (!(await exited(child, 5000))) killGroup(child, 'SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Starts `wrangler dev` on a free port with its own persisted state and vars.
+ * `vars` are written to an env file (never on a command line). Returns helpers to reach it,
+ * restart it (the deploy case: every object restarts, storage survives) and stop it.
+ */
+export async function startWorker({ vars = {}, port } = {}) {
+  if (!existsSync(join(ROOT, 'build', 'index.js'))) throw new Error('build/ is missing: run `make worker` first');
+  const dir = mkdtempSync(join(tmpdir(), 'pinhole-dev-'));
+  const state = join(dir, 'state');
+  mkdirSync(state);
+  const envFile = join(dir, 'vars.env');
+  writeFileSync(envFile, Object.entries(vars).map(([k, v]) => `${k}=${v}`).join('\n') + '\n', { mode: 0o600 });
+  port ??= await freePort();
+  const inspector = await freePort();
+  let child;
+  let output = '';
+  let allOutput = '';
+
+  async function start() {
+    output = '';
+    child = spawn(
+      join(BIN, 'wrangler'),
+      ['dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector),
+        '--persist-to', state, '--env-file', envFile, '--show-interactive-dev-session=false', '--log-level', 'log'],
+      {
+        cwd: ROOT,
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: 'true', FORCE_COLOR: '0', PINHOLE_PREBUILT: '1' },
+      },
+    );
+    const onData = (d) => {
+      output += d;
+      allOutput += d;
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    const c = child;
+    await waitFor(
+      async () => {
+        if (c.exitCode !== null) throw new Error(`wrangler dev exited:\n${output.slice(-3000)}`);
+        const r = await fetch(`http://127.0.0.1:${port}/health`);
+        return r.ok;
+      },
+      { timeout: 120_000, interval: 100, what: 'wrangler dev to answer /health' },
+    );
+  }
+
+  async function stop() {
+    if (!child) return;
+    killGroup(child);
+    if (!(await exited(child, 10_000))) killGroup(child, 'SIGKILL');
+    await exited(child, 5000);
+    child = undefined;
+  }
+
+  await start();
+  return {
+    port,
+    url: `http://127.0.0.1:${port}`,
+    wsUrl: (code) => `ws://127.0.0.1:${port}/ws/${code}`,
+    /** Everything the runtime printed since the first start. */
+    log: () => allOutput,
+    async restart() {
+      await stop();
+      await start();
+    },
+    async stop() {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Lines in the runtime log that mean the WASM instance panicked or hit an unhandled error. */
+export function panicsIn(log) {
+  return log
+    .split('\n')
+    .filter((l) => /panicked at|RuntimeError: unreachable|unreachable executed|Uncaught|workerd\/.*error/i.test(l));
+}
+
+export { existsSync, readFileSync };
