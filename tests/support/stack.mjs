@@ -3,7 +3,7 @@
 // Every process runs in its own process group and is killed as a group, so no stale server
 // outlives a test run.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync, rmSync, mkdirSync, existsSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync, mkdirSync, existsSync, readdirSync, renameSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { tmpdir } from 'node:os';
@@ -134,6 +134,15 @@ export async function startWorker({ vars = {}, port } = {}) {
   writeFileSync(envFile, Object.entries(vars).map(([k, v]) => `${k}=${v}`).join('\n') + '\n', { mode: 0o600 });
   port ??= await freePort();
   const inspector = await freePort();
+  // The tests run the prebuilt bundle: a copy of wrangler.toml without [build], so editing src/
+  // while a suite runs never rebuilds or reloads the Worker under it.
+  const config = join(ROOT, '.wrangler.test.toml');
+  const toml = readFileSync(join(ROOT, 'wrangler.toml'), 'utf8').replace(/^\[build\]\n(?:(?!\[).*\n)*/m, '');
+  if (!existsSync(config) || readFileSync(config, 'utf8') !== toml) {
+    const tmp = `${config}.${process.pid}`;
+    writeFileSync(tmp, toml);
+    renameSync(tmp, config); // atomic: parallel suites may write it at the same moment
+  }
   let child;
   let output = '';
   let allOutput = '';
@@ -142,13 +151,13 @@ export async function startWorker({ vars = {}, port } = {}) {
     output = '';
     child = spawn(
       join(BIN, 'wrangler'),
-      ['dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector),
+      ['dev', '--config', config, '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector),
         '--persist-to', state, '--env-file', envFile, '--show-interactive-dev-session=false', '--log-level', 'log'],
       {
         cwd: ROOT,
         detached: true,
         stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: 'true', FORCE_COLOR: '0', PINHOLE_PREBUILT: '1' },
+        env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: 'true', FORCE_COLOR: '0' },
       },
     );
     const onData = (d) => {
@@ -179,10 +188,19 @@ export async function startWorker({ vars = {}, port } = {}) {
   await start();
   return {
     port,
+    /** wrangler's --persist-to directory (Durable Object SQLite files live under it). */
+    state,
     url: `http://127.0.0.1:${port}`,
     wsUrl: (code) => `ws://127.0.0.1:${port}/ws/${code}`,
     /** Everything the runtime printed since the first start. */
     log: () => allOutput,
+    /** The env file the vars are read from at every (re)start (`KEY=value` lines, like .dev.vars),
+     * e.g. for `turn/rotate-secret --local --dev-vars`. */
+    envFile,
+    /** Replaces the vars; they take effect at the next restart(), as a deploy would. */
+    setVars(next) {
+      writeFileSync(envFile, Object.entries(next).map(([k, v]) => `${k}=${v}`).join('\n') + '\n', { mode: 0o600 });
+    },
     async restart() {
       await stop();
       await start();
@@ -202,3 +220,28 @@ export function panicsIn(log) {
 }
 
 export { existsSync, readFileSync };
+
+/**
+ * What a Room Durable Object has stored, read from workerd's SQLite files under `state`:
+ * `{ rows, alarm }` per object id (file name). Read-only; workerd keeps writing meanwhile.
+ */
+export function roomStorage(state) {
+  const dir = join(state, 'v3', 'do', 'pinhole-Room');
+  if (!existsSync(dir)) return {};
+  const sql = (file, query) =>
+    execFileSync('sqlite3', ['-readonly', join(dir, file), query], { encoding: 'utf8' }).trim();
+  const alarms = new Map(
+    (existsSync(join(dir, 'metadata.sqlite')) ? sql('metadata.sqlite', 'SELECT actor_id FROM _cf_ALARM') : '')
+      .split('\n').filter(Boolean).map((id) => [id, true]),
+  );
+  const out = {};
+  for (const f of readdirSync(dir)) {
+    if (!f.endsWith('.sqlite') || f === 'metadata.sqlite') continue;
+    const id = f.slice(0, -'.sqlite'.length);
+    const tables = sql(f, "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'").split('\n').filter(Boolean);
+    let rows = 0;
+    for (const t of tables) rows += Number(sql(f, `SELECT count(*) FROM "${t}"`));
+    out[id] = { rows, alarm: alarms.has(id) };
+  }
+  return out;
+}

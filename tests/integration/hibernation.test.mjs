@@ -1,0 +1,189 @@
+// Hibernation, session resume, grace expiry, liveness and "no trace", against the real runtime.
+// Run: node --test tests/integration/hibernation.test.mjs   (after `make worker`)
+// Slow on purpose in places: eviction needs the object idle for ~25 s locally, and the liveness
+// timeout is 30 s at its shortest. Those waits are the behaviour under test, not sleeps that
+// paper over a race; everything else waits for events with deadlines.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as delay } from 'node:timers/promises';
+import { startWorker, roomCode, panicsIn, roomStorage, waitFor } from '../support/stack.mjs';
+import { Client } from '../support/client.mjs';
+
+const GRACE_S = 5;
+const IDLE_S = 30;
+let stack;
+before(async () => {
+  stack = await startWorker({ vars: { RESUME_GRACE_SECONDS: String(GRACE_S), IDLE_TIMEOUT_SECONDS: String(IDLE_S) } });
+});
+after(async () => {
+  const panics = panicsIn(stack.log());
+  await stack.stop();
+  assert.deepEqual(panics, []);
+});
+
+/** Log events of one room, found by its tag. */
+function events(tag, name) {
+  return stack
+    .log()
+    .split('\n')
+    .filter((l) => l.startsWith('{"event"'))
+    .map((l) => JSON.parse(l))
+    .filter((e) => e.room === tag && (!name || e.event === name));
+}
+
+/** The tag of the room whose latest `join` event reported `peers` peers. */
+function tagOfLastJoin(peers) {
+  const joins = stack.log().split('\n').filter((l) => l.startsWith('{"event":"join"')).map((l) => JSON.parse(l));
+  return joins.filter((e) => e.peers === peers).at(-1).room;
+}
+
+/** Keeps a socket's keep-alive going (what browsers do every ~20 s) until stopped. */
+function keepAlive(client, everyMs) {
+  const t = setInterval(() => client.open && client.ws.send('ping'), everyMs);
+  return () => clearInterval(t);
+}
+
+test('hibernation: pings are answered without waking the object; routing and ids survive eviction', async () => {
+  const room = roomCode('hib');
+  const a = await Client.join(stack.wsUrl(room));
+  const b = await Client.join(stack.wsUrl(room));
+  const tag = tagOfLastJoin(2);
+  const loadsBefore = events(tag, 'room_loaded').length;
+  // Idle long enough for workerd to evict the object (locally it did so between 15 and 25 s
+  // without events), answering keep-alives all along.
+  const deadline = Date.now() + 25_000;
+  let pongs = 0;
+  while (Date.now() < deadline) {
+    await a.ping();
+    await b.ping();
+    pongs += 2;
+    await delay(4_000);
+  }
+  assert.ok(pongs >= 10);
+  assert.equal(events(tag, 'room_loaded').length, loadsBefore, 'a ping woke the object');
+  a.signal(b.id, 'after the nap');
+  assert.deepEqual(await b.next((m) => m.type === 'signal'), { type: 'signal', from: a.id, data: 'after the nap' });
+  b.signal(a.id, 'and back');
+  assert.equal((await a.next((m) => m.type === 'signal')).from, b.id);
+  // The object was rebuilt from storage and attachments: it had really been evicted.
+  assert.equal(events(tag, 'room_loaded').length, loadsBefore + 1, 'the object was never evicted');
+  const c = await Client.join(stack.wsUrl(room));
+  assert.deepEqual(c.welcome.peers.map((p) => p.id).sort(), [a.id, b.id].sort());
+  await Promise.all([a.leave(), b.leave(), c.leave()]);
+});
+
+test('resume after the socket drops: same id, others never see it leave, held signals in order', async () => {
+  const room = roomCode('res');
+  const a = await Client.join(stack.wsUrl(room), { name: 'Ana' });
+  const b = await Client.join(stack.wsUrl(room), { name: 'Bo' });
+  const token = b.token;
+  b.drop();
+  await b.closed;
+  // Signals to b while it is away are held. Wait until the room has noticed the drop
+  // (signals before that are relayed into the dead socket, as with any network).
+  await waitFor(() => events(tagOfLastJoin(2), 'grace_start').length > 0, { what: 'grace to start' });
+  for (let i = 0; i < 5; i++) a.signal(b.id, { seq: i });
+  await a.ping();
+  const b2 = await Client.connect(stack.wsUrl(room));
+  const welcome = await b2.joinRoom({ resume: token });
+  assert.equal(welcome.id, b.id, 'same id after resume');
+  assert.deepEqual(welcome.peers, [{ id: a.id, name: 'Ana' }]);
+  assert.notEqual(welcome.resumeToken, token, 'a fresh token');
+  for (let i = 0; i < 5; i++) {
+    assert.deepEqual(await b2.next(), { type: 'signal', from: a.id, data: { seq: i } });
+  }
+  b2.signal(a.id, 'back');
+  await a.next((m) => m.type === 'signal' && m.data === 'back');
+  assert.equal(a.inbox.filter((m) => m.type === 'peerLeft').length, 0, 'a was told b left');
+  assert.equal(a.inbox.filter((m) => m.type === 'peerJoined').length, 1, 'only b\u2019s first join is announced');
+  // The old token was rotated away.
+  const thief = await Client.connect(stack.wsUrl(room));
+  thief.send({ type: 'join', v: 1, resume: token });
+  await thief.error('resumeFailed');
+  const w = await thief.next((m) => m.type === 'welcome');
+  assert.notEqual(w.id, b.id);
+  await Promise.all([a.leave(), b2.leave(), thief.leave()]);
+});
+
+test('resume with another peer\u2019s id and a forged secret fails', async () => {
+  const room = roomCode('forge');
+  const a = await Client.join(stack.wsUrl(room));
+  const m = await Client.connect(stack.wsUrl(room));
+  m.send({ type: 'join', v: 1, resume: `${a.id}.AAAAAAAAAAAAAAAAAAAAAA` });
+  await m.error('resumeFailed');
+  const w = await m.next((x) => x.type === 'welcome');
+  assert.notEqual(w.id, a.id);
+  assert.ok(a.open, 'the real peer keeps its socket');
+  await Promise.all([a.leave(), m.leave()]);
+});
+
+test('resume after the dev server restarts (the deploy case)', async () => {
+  const room = roomCode('deploy');
+  const a = await Client.join(stack.wsUrl(room));
+  const b = await Client.join(stack.wsUrl(room));
+  await stack.restart();
+  await Promise.all([a.closed, b.closed]);
+  const a2 = await Client.connect(stack.wsUrl(room));
+  const b2 = await Client.connect(stack.wsUrl(room));
+  const [wa, wb] = await Promise.all([a2.joinRoom({ resume: a.token }), b2.joinRoom({ resume: b.token })]);
+  assert.equal(wa.id, a.id);
+  assert.equal(wb.id, b.id);
+  assert.deepEqual(wa.peers.map((p) => p.id), [b.id]);
+  assert.deepEqual(wb.peers.map((p) => p.id), [a.id]);
+  a2.signal(b.id, 'hello again');
+  assert.deepEqual(await b2.next((m) => m.type === 'signal'), { type: 'signal', from: a.id, data: 'hello again' });
+  await Promise.all([a2.leave(), b2.leave()]);
+});
+
+test('grace expiry: peerLeft to the others, then the token no longer resumes', async () => {
+  const room = roomCode('grace');
+  const a = await Client.join(stack.wsUrl(room));
+  const b = await Client.join(stack.wsUrl(room));
+  const dropped = Date.now();
+  b.drop();
+  const left = await a.next((m) => m.type === 'peerLeft', (GRACE_S + 10) * 1000);
+  assert.equal(left.id, b.id);
+  assert.ok(Date.now() - dropped >= GRACE_S * 1000 - 500, 'peerLeft came before the grace period ended');
+  const b2 = await Client.connect(stack.wsUrl(room));
+  b2.send({ type: 'join', v: 1, resume: b.token });
+  await b2.error('resumeFailed');
+  assert.notEqual((await b2.next((m) => m.type === 'welcome')).id, b.id);
+  await Promise.all([a.leave(), b2.leave()]);
+});
+
+test('no trace: storage and alarm are gone once everyone has left', async () => {
+  const before = new Set(Object.keys(roomStorage(stack.state)));
+  const room = roomCode('trace');
+  const a = await Client.join(stack.wsUrl(room), { name: 'Secret Name' });
+  const b = await Client.join(stack.wsUrl(room));
+  const id = await waitFor(() => Object.keys(roomStorage(stack.state)).find((k) => !before.has(k)), { what: 'the room object to be created' });
+  await waitFor(() => roomStorage(stack.state)[id].rows > 0 && roomStorage(stack.state)[id].alarm, { what: 'roster and alarm stored' });
+  await a.leave();
+  await b.leave();
+  await waitFor(() => {
+    const s = roomStorage(stack.state)[id];
+    return s.rows === 0 && !s.alarm;
+  }, { what: 'storage and alarm to be deleted' });
+  // The Worker's logs never carry names, payloads or room codes in clear. (wrangler dev's own
+  // access log, lines starting "[wrangler:", prints request paths; it is local tooling only,
+  // and invocation logs are off in wrangler.toml for the same reason.)
+  const ours = stack.log().split('\n').filter((l) => !l.startsWith('[wrangler:'));
+  assert.ok(ours.some((l) => l.startsWith('{"event":"join"')), 'the Worker logs events');
+  assert.deepEqual(ours.filter((l) => l.includes('Secret Name') || l.includes(room)), []);
+});
+
+test('liveness: a silent socket is closed and its peer leaves after grace; a pinging one stays', async () => {
+  const room = roomCode('live');
+  const silent = await Client.join(stack.wsUrl(room));
+  const alive = await Client.join(stack.wsUrl(room));
+  const stop = keepAlive(alive, 5_000);
+  try {
+    const left = await alive.next((m) => m.type === 'peerLeft', (IDLE_S + GRACE_S + 30) * 1000);
+    assert.equal(left.id, silent.id);
+    assert.ok(alive.open, 'the socket that kept pinging was closed');
+    assert.equal((await silent.closedWith(30_000)).code, 1001);
+  } finally {
+    stop();
+  }
+  await alive.leave();
+});

@@ -1,0 +1,194 @@
+// Helpers for the browser tier (tests/browser/) and bench/browser-join.mjs: Debian's headless
+// Chromium driven by playwright-core, fake camera/microphone, one BrowserContext per participant
+// (separate storage, like separate people), and readers for the app's DOM contract (public/js/app.js)
+// and for real media statistics (RTCPeerConnection.getStats() of the app's own connections,
+// reached through window.pinhole.call).
+import { chromium } from 'playwright-core';
+import { waitFor } from './stack.mjs';
+
+export const CHROMIUM = '/usr/bin/chromium';
+export const CHROMIUM_ARGS = [
+  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync',
+  // Grant camera/microphone/screen without a prompt and use Chromium's synthetic devices (a
+  // moving test pattern, a beep, and a fake "screen:…" source for getDisplayMedia).
+  '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
+  // Several participants share one browser; none of them is ever the foreground tab, and a
+  // throttled background page would starve its media and timers.
+  '--disable-background-timer-throttling', '--disable-renderer-backgrounding', '--disable-backgrounding-occluded-windows',
+];
+
+export function launchBrowser() {
+  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+}
+
+/**
+ * Opens `<base>/<room>` in a fresh context (≥ 1000 px wide, so the chat panel is open) and
+ * returns { ctx, page, errors } at the pre-join screen with the camera preview running.
+ * `errors` collects uncaught page exceptions (tests assert it stays empty).
+ */
+export async function openRoom(browser, base, room, { relay = false, width = 1280, name } = {}) {
+  const ctx = await browser.newContext({ viewport: { width, height: 800 }, acceptDownloads: true });
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  if (name) await page.addInitScript((n) => localStorage.setItem('pinhole:prefs', JSON.stringify({ name: n })), name);
+  await page.goto(`${base}/${room}${relay ? '?relay=1' : ''}`);
+  await page.waitForFunction(() => document.body.dataset.view === 'prejoin' && !!window.pinhole?.media?.camera, null, { timeout: 15_000 });
+  return { ctx, page, errors };
+}
+
+/** Clicks "Join" and waits for the welcome: resolves with the participant, including its own `id`. */
+export async function join(browser, base, room, opts = {}) {
+  const p = await openRoom(browser, base, room, opts);
+  await p.page.getByRole('button', { name: 'Join', exact: true }).click();
+  p.id = await waitSignaling(p.page, 'open');
+  return p;
+}
+
+/** Waits for body[data-signaling=state]; returns body[data-peer-id]. */
+export async function waitSignaling(page, state, timeout = 15_000) {
+  await page.waitForFunction((s) => document.body.dataset.signaling === s && (s !== 'open' || !!document.body.dataset.peerId), state, { timeout });
+  return page.evaluate(() => document.body.dataset.peerId ?? null);
+}
+
+export const selfId = (page) => page.evaluate(() => document.body.dataset.peerId ?? null);
+
+/** Remote tiles as plain objects: [{ id, state, path, muted, cameraOff, screen }]. */
+export function tiles(page) {
+  return page.evaluate(() => [...document.querySelectorAll('.tile.remote')].map((t) => ({
+    id: t.dataset.peerId, state: t.dataset.state, path: t.dataset.path ?? null,
+    muted: t.dataset.muted, cameraOff: t.dataset.cameraOff, screen: t.dataset.screen ?? null,
+  })));
+}
+
+/**
+ * Waits until the tile of `peerId` matches every given data-* attribute (`undefined` = don't care,
+ * `null` = attribute absent), e.g. { state: 'connected', path: 'direct' }.
+ */
+export async function waitTile(page, peerId, want, timeout = 20_000) {
+  await page.waitForFunction(([id, w]) => {
+    const t = document.querySelector(`.tile.remote[data-peer-id="${CSS.escape(id)}"]`);
+    if (!t) return false;
+    return Object.entries(w).every(([k, v]) => v === undefined || (t.dataset[k] ?? null) === v);
+  }, [peerId, want], { timeout });
+}
+
+/** Waits for a connected tile for each of `ids` (and no other remote tile). */
+export async function waitConnected(page, ids, { path, timeout = 25_000 } = {}) {
+  await page.waitForFunction(([ids, path]) => {
+    const ts = [...document.querySelectorAll('.tile.remote')];
+    return ts.length === ids.length && ids.every((id) => ts.some((t) =>
+      t.dataset.peerId === id && t.dataset.state === 'connected' && (!path || t.dataset.path === path)));
+  }, [ids, path ?? null], { timeout });
+}
+
+/**
+ * getStats() of the app's connection to `peerId`: inbound video/audio counters, the outgoing
+ * video track, the selected candidate pair's local candidate type, and ICE gathering facts.
+ */
+export function peerStats(page, peerId) {
+  return page.evaluate(async (id) => {
+    const p = window.pinhole.call?.participants.get(id);
+    const pc = p?.peer?.pc;
+    if (!pc) return null;
+    const report = await pc.getStats();
+    const byId = new Map();
+    report.forEach((s) => byId.set(s.id, s));
+    const out = {
+      framesDecoded: 0, videoBytesReceived: 0, audioBytesReceived: 0, bytesReceived: 0, frameWidth: 0,
+      localCandidateType: null, remoteCandidateType: null, encodedTrack: null,
+      connectionState: pc.connectionState, iceGatheringState: pc.iceGatheringState,
+    };
+    let pair = null;
+    for (const s of byId.values()) {
+      if (s.type === 'inbound-rtp') {
+        out.bytesReceived += s.bytesReceived ?? 0;
+        if (s.kind === 'video') {
+          out.framesDecoded += s.framesDecoded ?? 0;
+          out.videoBytesReceived += s.bytesReceived ?? 0;
+          out.frameWidth = s.frameWidth ?? 0;
+        } else out.audioBytesReceived += s.bytesReceived ?? 0;
+      }
+      if (s.type === 'transport' && s.selectedCandidatePairId) pair = byId.get(s.selectedCandidatePairId);
+      // The track the video encoder is fed from right now (outbound-rtp → media-source).
+      if (s.type === 'outbound-rtp' && s.kind === 'video') out.encodedTrack = byId.get(s.mediaSourceId)?.trackIdentifier ?? null;
+    }
+    if (pair) {
+      out.localCandidateType = byId.get(pair.localCandidateId)?.candidateType ?? null;
+      out.remoteCandidateType = byId.get(pair.remoteCandidateId)?.candidateType ?? null;
+    }
+    // Every candidate gathered so far is in the local description (Chromium adds them as they come).
+    const sdp = pc.localDescription?.sdp ?? '';
+    out.localCandidates = [...sdp.matchAll(/^a=candidate:.* typ (\w+)/gm)].map((m) => m[1]);
+    const tx = p.peer.tx.video;
+    const track = tx?.sender.track ?? null;
+    out.outgoingVideo = track ? { id: track.id, label: track.label, displaySurface: track.getSettings().displaySurface ?? null } : null;
+    return out;
+  }, peerId);
+}
+
+/** Waits until `peerId`'s inbound video has decoded `frames` more frames and received more bytes. */
+export async function waitVideoFlowing(page, peerId, { frames = 10, timeout = 20_000 } = {}) {
+  let first = null;
+  return waitFor(async () => {
+    const s = await peerStats(page, peerId);
+    if (!s) return false;
+    first ??= s;
+    return s.framesDecoded >= first.framesDecoded + frames && s.videoBytesReceived > first.videoBytesReceived && s;
+  }, { timeout, interval: 200, what: `video from ${peerId} to keep decoding` });
+}
+
+/**
+ * Samples `bytesReceived` (all inbound RTP) of each [page, peerId] link every `interval` ms
+ * until stop() is called; stop() resolves with the sample series per link, for asserting that
+ * media kept flowing (strictly increasing) through an outage.
+ */
+export function sampleBytes(links, { interval = 400 } = {}) {
+  const series = links.map(() => []);
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const t = Date.now();
+      await Promise.all(links.map(async ([page, id], i) => {
+        const s = await peerStats(page, id).catch(() => null);
+        series[i].push({ t, bytes: s?.bytesReceived ?? null, frames: s?.framesDecoded ?? null });
+      }));
+      const wait = interval - (Date.now() - t);
+      if (running && wait > 0) await new Promise((r) => setTimeout(r, wait)); // pacing of the sampler, not a wait for an outcome
+    }
+  })();
+  return {
+    series,
+    async stop() {
+      running = false;
+      await loop;
+      return series;
+    },
+  };
+}
+
+/** Asserts that every series is strictly increasing (a message naming the first stall otherwise). */
+export function strictlyIncreasing(series) {
+  for (const [i, s] of series.entries()) {
+    for (let k = 1; k < s.length; k++) {
+      if (!(s[k].bytes > s[k - 1].bytes)) {
+        return `link ${i}: bytesReceived did not grow between samples ${k - 1} and ${k} ` +
+          `(${s[k - 1].bytes} → ${s[k].bytes}, ${s[k].t - s[k - 1].t} ms apart; ${s.length} samples)`;
+      }
+    }
+  }
+  return null;
+}
+
+/** Closes every participant's context (ignores ones already closed). */
+export async function closeAll(participants) {
+  await Promise.all(participants.splice(0).map((p) => p.ctx.close().catch(() => {})));
+}
+
+/** The TURN username/credential the page's own origin hands out now (GET /api/ice-servers). */
+export async function turnCredentials(page) {
+  const body = await page.evaluate(() => fetch('/api/ice-servers', { cache: 'no-store' }).then((r) => r.json()));
+  const turn = body.iceServers.find((s) => [s.urls].flat().some((u) => u.startsWith('turn:')));
+  return turn ? { username: turn.username, credential: turn.credential } : null;
+}
