@@ -1,6 +1,6 @@
 // Shared helpers for the benchmarks in bench/: percentiles, process memory, the machine
 // header, a minimal protocol-v1 client and a PeerJS server child. Loopback only.
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { cpus, totalmem, loadavg } from 'node:os';
 import WebSocket from 'ws';
@@ -20,8 +20,25 @@ export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.lengt
 
 /** Resident set size of a process in KiB, from /proc/<pid>/status. */
 export function rssKiB(pid) {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  const m = /VmRSS:\s+(\d+) kB/.exec(procFile(pid, 'status'));
   return m ? Number(m[1]) : NaN;
+}
+
+/** /proc/<pid>/<name>, or '' when the process is gone (e.g. wrangler restarted it). */
+function procFile(pid, name) {
+  try {
+    return readFileSync(`/proc/${pid}/${name}`, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** CPU time (user + system) a process has used, in seconds (clock ticks are 1/100 s on Linux). */
+export function cpuSeconds(pid) {
+  const stat = procFile(pid, 'stat');
+  if (!stat) return NaN;
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
 }
 
 /** Processes descended from this one, as `{pid, comm, args}`. */
@@ -44,6 +61,18 @@ function descendants() {
     for (const p of procs) if (!mine.has(p.pid) && mine.has(p.ppid)) (mine.add(p.pid), (grew = true));
   }
   return procs.filter((p) => p.pid !== process.pid && mine.has(p.pid));
+}
+
+/**
+ * Throws unless the workerd processes are the ones in `pids`: `wrangler dev` restarts its
+ * runtime when build/ changes under it (another build on this machine), dropping every socket,
+ * and a run that spans a restart measures nothing meaningful.
+ */
+export function assertSameRuntime(pids) {
+  const now = workerdPids();
+  if (now.runtime !== pids.runtime || now.proxy !== pids.proxy) {
+    throw new Error('wrangler dev restarted workerd during the run (build/ changed?); discard this run');
+  }
 }
 
 /**
@@ -167,4 +196,4 @@ export async function pool(items, limit, fn) {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-export { execFileSync, waitFor };
+export { waitFor };

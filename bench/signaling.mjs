@@ -8,7 +8,7 @@
 import { parseArgs } from 'node:util';
 import { startWorker, roomCode } from '../tests/support/stack.mjs';
 import {
-  percentiles, median, rssKiB, workerdPids, machineHeader, candidate, joinPinhole, leavePinhole, pool, sleep,
+  percentiles, median, rssKiB, cpuSeconds, workerdPids, assertSameRuntime, machineHeader, candidate, joinPinhole, leavePinhole, pool, sleep,
   waitFor,
 } from './lib.mjs';
 
@@ -141,6 +141,7 @@ async function idleAndWake() {
   // workerd evicts the objects. The join-timeout alarm fires ~10 s after a room's first
   // connect, so eviction comes ~10 s after that; the wait leaves a margin.
   const loadsAtRest = events('room_loaded').length;
+  const cpuAtRest = cpuSeconds(pids.runtime);
   const everyone = [...idle, ...wakeRooms.flatMap((r) => [r.a, r.b])];
   const until = Date.now() + IDLE_MS;
   while (Date.now() < until) {
@@ -148,6 +149,7 @@ async function idleAndWake() {
     await sleep(Math.min(5000, Math.max(0, until - Date.now())));
   }
   const hibernated = rss();
+  const idleCpuPercent = ((100 * (cpuSeconds(pids.runtime) - cpuAtRest)) / (IDLE_MS / 1000)).toFixed(1);
   const pingWakes = events('room_loaded').length - loadsAtRest;
 
   const wakes = [];
@@ -176,7 +178,7 @@ async function idleAndWake() {
       runtimeHibernated: perConn(baseline.runtimeKiB, hibernated.runtimeKiB),
       proxyConnected: perConn(baseline.proxyKiB, connected.proxyKiB),
     },
-    objectsWokenByPings: pingWakes,
+    objectsWokenByPings: pingWakes, idleCpuPercent,
     wakes,
     wakeMedianMs: median(wakes.filter((w) => w.evicted).map((w) => Number(w.firstMs)))?.toFixed(3) ?? 'n/a',
   };
@@ -186,6 +188,7 @@ const hardStop = setTimeout(() => {
   console.error('bench/signaling.mjs: wall-clock cap (10 min) reached');
   stack.stop().finally(() => process.exit(2));
 }, 600_000);
+const runtime = workerdPids();
 try {
   const latency = await relayLatency();
   console.log(`\nrelay latency A → room → B, one-way, ${latency.n} sequential relays of a ${latency.frameBytes}-byte frame (ms):`);
@@ -204,12 +207,13 @@ try {
   console.log(`  proxy (wrangler dev only): idle ${iw.baseline.proxyKiB}, connected ${iw.connected.proxyKiB}, after idle ${iw.hibernated.proxyKiB}`);
   const b = iw.bytesPerSocket;
   console.log(`  per idle socket: runtime ${b.runtimeConnected} B just connected, ${b.runtimeHibernated} B after idle; proxy ${b.proxyConnected} B`);
-  console.log(`  objects woken by keep-alive pings during the idle wait: ${iw.objectsWokenByPings}`);
+  console.log(`  room reloads during the idle wait (keep-alive pings must cause none): ${iw.objectsWokenByPings}; runtime CPU meanwhile ${iw.idleCpuPercent} %`);
   console.log(`\nfirst relay after a hibernation wake (${IDLE_MS / 1000} s idle with pings), ms:`);
   iw.wakes.forEach((w, i) =>
     console.log(`  wake ${i + 1}: first ${w.firstMs}, next ${w.nextMs}, evicted (room_loaded again): ${w.evicted}`),
   );
   console.log(`  median first relay after wake: ${iw.wakeMedianMs}   (goal ≤ 10)`);
+  assertSameRuntime(runtime);
 } finally {
   clearTimeout(hardStop);
   await stack.stop();

@@ -9,8 +9,6 @@ use crate::{config, origin, turn};
 use std::sync::atomic::{AtomicBool, Ordering};
 use worker::{event, Context, Env, Headers, Request, Response, Result};
 
-pub use room::Room;
-
 static TURN_WARNED: AtomicBool = AtomicBool::new(false);
 
 /// Reads an optional string var or secret; unset and non-string bindings are `None`.
@@ -102,11 +100,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             stub.fetch_with_request(req).await
         }
         Route::IceServers => ice_servers(&req, &env, &url).await,
-        Route::Asset => env
-            .assets("ASSETS")?
-            .fetch_request(req)
-            .await
-            .map(Into::into),
+        Route::Asset => env.assets("ASSETS")?.fetch_request(req).await,
     }
 }
 
