@@ -285,8 +285,12 @@ impl Room {
                     );
                 }
                 Effect::Attach { conn, attachment } => {
+                    // A socket the runtime already closed refuses a new attachment; it will not
+                    // speak again, so the rest of the batch must still run.
                     if let Some(ws) = self.socket(conn) {
-                        ws.serialize_attachment(&attachment)?;
+                        if ws.serialize_attachment(&attachment).is_err() {
+                            log_event("attach_failed", &format!(",\"room\":\"{}\"", self.tag));
+                        }
                     }
                 }
                 Effect::SaveRoster => save_roster = true,
