@@ -90,7 +90,7 @@ async function outage(page, samples) {
   return { ms: up.t - down.t, samples: samples.filter((s) => s.t > down.t && s.t < up.t).length, states: changes.map((c) => c.state) };
 }
 
-test('WebSocket dropped mid-call: media keeps flowing and the session resumes with the same ids', async () => {
+test('WebSocket dropped mid-call: media keeps flowing and the session resumes with the same ids', async (t) => {
   const [a, b] = await connectedPair();
   const sampler = sampleBytes([[a.page, b.id], [b.page, a.id]], { interval: 250 });
   await a.page.evaluate(() => window.pinhole.call.sig.ws.close(4000, 'test: drop'));
@@ -101,13 +101,14 @@ test('WebSocket dropped mid-call: media keeps flowing and the session resumes wi
   assert.equal(strictlyIncreasing(series), null);
   const o = await outage(a.page, series[0]);
   assert.ok(o.samples >= 2, `media sampled during the outage (${o.samples} samples in ${o.ms} ms)`);
+  t.diagnostic(`outage ${o.ms} ms, ${o.samples} samples during it, all growing`);
   assert.deepEqual(o.states, ['reconnecting', 'open']);
   // b never lost a: no leave, no reconnect of its own.
   assert.deepEqual(await b.page.evaluate(() => window.__signaling), []);
   await assertResumed(a, b);
 });
 
-test('dev server restarted mid-call (the deploy case): media keeps flowing and both sides resume', async () => {
+test('dev server restarted mid-call (the deploy case): media keeps flowing and both sides resume', async (t) => {
   const [a, b] = await connectedPair();
   const sampler = sampleBytes([[a.page, b.id], [b.page, a.id]], { interval: 400 });
   await stack.restart();
@@ -119,6 +120,7 @@ test('dev server restarted mid-call (the deploy case): media keeps flowing and b
   for (const [p, s] of [[a, series[0]], [b, series[1]]]) {
     const o = await outage(p.page, s);
     assert.ok(o.samples >= 3, `media sampled during the outage (${o.samples} samples in ${o.ms} ms)`);
+    t.diagnostic(`${p === a ? 'a' : 'b'}: outage ${o.ms} ms, ${o.samples} samples during it, all growing`);
     assert.ok(!o.states.includes('closed') && !o.states.includes('connecting'), `states: ${o.states}`);
   }
   await assertResumed(a, b);

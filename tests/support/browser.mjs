@@ -53,8 +53,21 @@ export async function openRoom(browser, base, room, { relay = false, width = 128
   page.on('pageerror', (e) => errors.push(e.message));
   if (small) await page.addInitScript(smallCamera);
   if (name) await page.addInitScript((n) => localStorage.setItem('pinhole:prefs', JSON.stringify({ name: n })), name);
-  await page.goto(`${base}/${room}${relay ? '?relay=1' : ''}`);
-  await page.waitForFunction(() => document.body.dataset.view === 'prejoin' && !!window.pinhole?.media?.camera, null, { timeout: 15_000 });
+  // Requests still open, named in the error if the app never comes up (twice in ~100 loads on a
+  // heavily loaded machine, page.goto's "load" never came; this says which request hung).
+  const pending = new Set();
+  page.on('request', (r) => pending.add(r));
+  page.on('requestfinished', (r) => pending.delete(r));
+  page.on('requestfailed', (r) => pending.delete(r));
+  try {
+    // The condition that matters is the app's pre-join screen with the camera running, not the
+    // load event (which also waits for the favicon and the stylesheet).
+    await page.goto(`${base}/${room}${relay ? '?relay=1' : ''}`, { waitUntil: 'commit' });
+    await page.waitForFunction(() => document.body?.dataset.view === 'prejoin' && !!window.pinhole?.media?.camera, null, { timeout: 30_000 });
+  } catch (e) {
+    e.message += `\nrequests still pending: ${[...pending].map((r) => r.url()).join(' ') || 'none'}`;
+    throw e;
+  }
   return { ctx, page, errors };
 }
 
