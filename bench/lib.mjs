@@ -123,6 +123,7 @@ export function joinPinhole(url, onMessage = () => {}) {
     const peer = { ws, id: undefined, send: (o) => ws.send(JSON.stringify(o)) };
     ws.once('unexpected-response', (_q, res) => reject(new Error(`HTTP ${res.statusCode}`)));
     ws.once('error', reject);
+    ws.once('close', (code) => reject(new Error(`closed ${code} before welcome`)));
     ws.once('open', () => peer.send({ type: 'join', v: 1 }));
     ws.on('message', (data) => {
       const text = data.toString();

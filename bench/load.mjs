@@ -56,6 +56,7 @@ async function pinholeServer() {
         leave: () => leavePinhole(peer),
       };
     },
+    log: () => stack.log(),
     stop: () => stack.stop(),
   };
 }
@@ -149,6 +150,10 @@ async function run(server) {
     return { ...each(cpuSeconds), client: (own.user + own.system) / 1e6 };
   };
   const baseline = rss();
+  // Keep-alive from the first connect, as browsers do (every 20 s): Pinhole closes a socket
+  // silent for 60 s, and joining 800 sockets can take longer than that here.
+  const keepAlive = setInterval(() => rooms.forEach((room) => room?.peers.forEach((p) => p.keepAlive())), 20_000);
+  const joinMs = [];
   const connectStart = performance.now();
   await pool(Array.from({ length: ROOMS }, (_, r) => r), CONNECT_CONCURRENCY, async (r) => {
     const key = server.room();
@@ -156,16 +161,18 @@ async function run(server) {
     rooms[r] = room;
     room.done = new Promise((resolve) => (room.finish = resolve));
     for (let i = 0; i < PEERS; i++) {
+      const t = performance.now();
       room.peers.push(await server.join(key, onSignal(r, i), () => stats.otherFrames++));
+      joinMs.push(performance.now() - t);
     }
   });
   const connectSeconds = (performance.now() - connectStart) / 1000;
   await sleep(2000); // let the join traffic settle before reading memory
   const connected = rss();
   const cpuBefore = cpu();
-  const keepAlive = setInterval(() => rooms.forEach((room) => room.peers.forEach((p) => p.keepAlive())), 20_000);
 
-  const cap = sleep(CAP_MS).then(() => 'cap');
+  let capTimer;
+  const cap = new Promise((resolve) => (capTimer = setTimeout(resolve, CAP_MS, 'cap')));
   const scripts = rooms.map(async (room, r) => {
     await sleep(ROOMS > 1 ? (RAMP_MS * r) / (ROOMS - 1) : 0);
     for (const [a, b] of PAIRS) {
@@ -177,6 +184,8 @@ async function run(server) {
     await Promise.all(room.peers.map((p) => p.leave()));
   });
   const outcome = await Promise.race([Promise.all(scripts).then(() => 'done'), cap]);
+  const allLeft = (performance.now() - firstSend) / 1000;
+  clearTimeout(capTimer);
   clearInterval(keepAlive);
   rooms.forEach((room) => (room.live = false));
   if (outcome === 'cap') await Promise.all(rooms.flatMap((room) => room.peers.map((p) => p.leave())));
@@ -189,7 +198,7 @@ async function run(server) {
   const perConn = (k) => (((connected[k] - baseline[k]) * 1024) / (ROOMS * PEERS)).toFixed(0);
   return {
     name: server.name, outcome, expected, ...stats, lost: expected - stats.delivered,
-    connectSeconds: connectSeconds.toFixed(1), seconds: seconds.toFixed(2),
+    connectSeconds: connectSeconds.toFixed(1), join: percentiles(joinMs), allLeft: allLeft.toFixed(1), seconds: seconds.toFixed(2),
     msgsPerSecond: Math.round(stats.delivered / seconds), offeredPerSecond: RAMP_MS ? Math.round(expected / (RAMP_MS / 1000)) : 'flat out',
     latency: percentiles(oneWay), baseline, connected, cpuUsed,
     bytesPerConn: perConn('server'), proxyBytesPerConn: connected.proxy ? perConn('proxy') : undefined,
@@ -198,8 +207,9 @@ async function run(server) {
 
 function report(x) {
   console.log(`\n${x.name}: ${ROOMS} rooms × ${PEERS} peers, ${x.expected} signals expected (${x.outcome === 'cap' ? 'CAP REACHED' : 'completed'})`);
-  console.log(`  joined all ${ROOMS * PEERS} sockets in ${x.connectSeconds} s (${CONNECT_CONCURRENCY} rooms joining at a time)`);
+  console.log(`  joined all ${ROOMS * PEERS} sockets in ${x.connectSeconds} s (${CONNECT_CONCURRENCY} rooms joining at a time); connect + welcome ms: p50 ${x.join.p50}  p99 ${x.join.p99}`);
   console.log(`  delivered ${x.delivered}, lost ${x.lost}, duplicated ${x.duplicated}, misrouted ${x.misrouted}, cross-room ${x.crossRoom}; other frames ${x.otherFrames}`);
+  console.log(`  last room left ${x.allLeft} s after the first signal`);
   console.log(`  throughput ${x.msgsPerSecond} msg/s over ${x.seconds} s (offered: ${x.offeredPerSecond}${RAMP_MS ? ' msg/s on average' : ''})`);
   const l = x.latency;
   console.log(`  one-way relay latency, ms: p50 ${l.p50}  p90 ${l.p90}  p99 ${l.p99}  max ${l.max}`);
@@ -215,9 +225,18 @@ console.log(machineHeader(`node bench/load.mjs ${process.argv.slice(2).join(' ')
 const results = [];
 for (const start of opt.peerjs ? [pinholeServer, peerjsServer] : [pinholeServer]) {
   const server = await start();
+  // Everything is bounded: the script phase by --cap-seconds, the whole server run by this.
+  const wall = setTimeout(() => {
+    console.error(`${server.name}: wall-clock cap reached; runtime log tail:\n${server.log?.().slice(-3000) ?? ''}`);
+    server.stop().finally(() => process.exit(2));
+  }, CAP_MS + 180_000);
   try {
     results.push(await run(server));
+  } catch (e) {
+    console.error(`${server.name}: ${e.message}\n${server.log?.().slice(-3000) ?? ''}`);
+    throw e;
   } finally {
+    clearTimeout(wall);
     await server.stop();
   }
   report(results.at(-1));

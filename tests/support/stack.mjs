@@ -66,6 +66,19 @@ export function fakeIp() {
   return `198.18.${randomInt(0, 256)}.${randomInt(1, 255)}`;
 }
 
+// Process groups still running; killed when this process exits however it exits, so a crashed
+// test or benchmark never leaves a workerd or coturn behind.
+const live = new Set();
+process.on('exit', () => {
+  for (const child of live) killGroup(child, 'SIGKILL');
+});
+
+function track(child) {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  return child;
+}
+
 function killGroup(child, signal = 'SIGTERM') {
   try {
     process.kill(-child.pid, signal);
@@ -91,12 +104,12 @@ export async function startCoturn({ secrets }) {
   const port = await freePort({ udp: true });
   const minPort = 41000 + randomInt(0, 40) * 500;
   const log = join(dir, 'turnserver.log');
-  const child = spawn(
+  const child = track(spawn(
     'turnserver',
     ['-c', join(ROOT, 'turn', 'turnserver.local.conf'), `--userdb=${db}`, `--pidfile=${join(dir, 'pid')}`,
       `--listening-port=${port}`, `--min-port=${minPort}`, `--max-port=${minPort + 499}`],
     { cwd: dir, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  ));
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
@@ -149,7 +162,7 @@ export async function startWorker({ vars = {}, port } = {}) {
 
   async function start() {
     output = '';
-    child = spawn(
+    child = track(spawn(
       join(BIN, 'wrangler'),
       ['dev', '--config', config, '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector),
         '--persist-to', state, '--env-file', envFile, '--show-interactive-dev-session=false', '--log-level', 'log'],
@@ -159,7 +172,7 @@ export async function startWorker({ vars = {}, port } = {}) {
         stdio: ['ignore', 'pipe', 'pipe'],
         env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: 'true', FORCE_COLOR: '0' },
       },
-    );
+    ));
     const onData = (d) => {
       output += d;
       allOutput += d;
