@@ -7,6 +7,7 @@ use super::log_event;
 use crate::config;
 use crate::room::{self as core, Attachment, ConnId, Effect, Entropy, Frame, Millis, PeerRecord};
 use std::cell::RefCell;
+use std::collections::HashMap;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{
     durable_object, js_sys, Date, DurableObject, Env, ListOptions, Request, Response, Result,
@@ -50,6 +51,9 @@ pub struct Room {
     state: State,
     cfg: core::RoomConfig,
     loaded: RefCell<Option<Loaded>>,
+    /// Sockets by connection, filled on first use: saves a tag lookup (a runtime call that
+    /// builds a fresh array) on every relayed message. Lost with the instance, like `loaded`.
+    sockets: RefCell<HashMap<ConnId, WebSocket>>,
     /// First 8 hex digits of the object id: a log tag that is not the room code.
     tag: String,
 }
@@ -69,6 +73,7 @@ impl DurableObject for Room {
             state,
             cfg,
             loaded: RefCell::new(None),
+            sockets: RefCell::default(),
             tag,
         }
     }
@@ -81,7 +86,7 @@ impl DurableObject for Room {
             Rng.fill(&mut b);
             // 53 bits: attachments pass numbers through JavaScript.
             let conn = u64::from_le_bytes(b) & ((1 << 53) - 1);
-            if self.socket(conn).is_none() {
+            if self.socket_uncached(conn).is_none() {
                 break conn;
             }
         };
@@ -165,6 +170,15 @@ impl Room {
     }
 
     fn socket(&self, conn: ConnId) -> Option<WebSocket> {
+        if let Some(ws) = self.sockets.borrow().get(&conn) {
+            return Some(ws.clone());
+        }
+        let ws = self.socket_uncached(conn)?;
+        self.sockets.borrow_mut().insert(conn, ws.clone());
+        Some(ws)
+    }
+
+    fn socket_uncached(&self, conn: ConnId) -> Option<WebSocket> {
         self.state
             .get_websockets_with_tag(&conn_tag(conn))
             .into_iter()
@@ -279,6 +293,7 @@ impl Room {
                     if let Some(ws) = self.socket(conn) {
                         let _ = ws.close(Some(code), Some(reason));
                     }
+                    self.sockets.borrow_mut().remove(&conn);
                     log_event(
                         "close",
                         &format!(",\"room\":\"{}\",\"code\":{code}", self.tag),

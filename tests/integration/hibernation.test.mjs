@@ -48,25 +48,30 @@ test('hibernation: pings are answered without waking the object; routing and ids
   const a = await Client.join(stack.wsUrl(room));
   const b = await Client.join(stack.wsUrl(room));
   const tag = tagOfLastJoin(2);
-  const loadsBefore = events(tag, 'room_loaded').length;
   // Idle long enough for workerd to evict the object (locally it did so between 15 and 25 s
-  // without events), answering keep-alives all along.
-  const deadline = Date.now() + 25_000;
-  let pongs = 0;
-  while (Date.now() < deadline) {
-    await a.ping();
-    await b.ping();
-    pongs += 2;
-    await delay(4_000);
+  // without events), answering keep-alives all along. Eviction is the runtime's choice, so a
+  // nap that did not end in one is retried (the signal that ends each nap wakes it).
+  let evicted = false;
+  for (let nap = 0; nap < 3 && !evicted; nap++) {
+    const loadsBefore = events(tag, 'room_loaded').length;
+    const deadline = Date.now() + 25_000;
+    let pongs = 0;
+    while (Date.now() < deadline) {
+      await a.ping();
+      await b.ping();
+      pongs += 2;
+      await delay(4_000);
+    }
+    assert.ok(pongs >= 10);
+    assert.equal(events(tag, 'room_loaded').length, loadsBefore, 'a ping woke the object');
+    a.signal(b.id, `after nap ${nap}`);
+    assert.deepEqual(await b.next((m) => m.type === 'signal'), { type: 'signal', from: a.id, data: `after nap ${nap}` });
+    b.signal(a.id, 'and back');
+    assert.equal((await a.next((m) => m.type === 'signal')).from, b.id);
+    // A new room_loaded means the object was rebuilt from storage and attachments.
+    evicted = events(tag, 'room_loaded').length === loadsBefore + 1;
   }
-  assert.ok(pongs >= 10);
-  assert.equal(events(tag, 'room_loaded').length, loadsBefore, 'a ping woke the object');
-  a.signal(b.id, 'after the nap');
-  assert.deepEqual(await b.next((m) => m.type === 'signal'), { type: 'signal', from: a.id, data: 'after the nap' });
-  b.signal(a.id, 'and back');
-  assert.equal((await a.next((m) => m.type === 'signal')).from, b.id);
-  // The object was rebuilt from storage and attachments: it had really been evicted.
-  assert.equal(events(tag, 'room_loaded').length, loadsBefore + 1, 'the object was never evicted');
+  assert.ok(evicted, 'the object was never evicted');
   const c = await Client.join(stack.wsUrl(room));
   assert.deepEqual(c.welcome.peers.map((p) => p.id).sort(), [a.id, b.id].sort());
   await Promise.all([a.leave(), b.leave(), c.leave()]);
