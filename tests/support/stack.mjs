@@ -72,6 +72,14 @@ const live = new Set();
 process.on('exit', () => {
   for (const child of live) killGroup(child, 'SIGKILL');
 });
+// 'exit' does not run when a signal ends the process, so handle the usual ones too (an orphaned
+// workerd can keep spinning a core).
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.once(signal, () => {
+    for (const child of live) killGroup(child, 'SIGKILL');
+    process.exit(128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1));
+  });
+}
 
 function track(child) {
   live.add(child);
