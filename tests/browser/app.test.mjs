@@ -4,8 +4,8 @@
 // Run: node --test --test-concurrency=1 tests/browser/app.test.mjs   (after `make worker`)
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startWorker, roomCode, panicsIn } from '../support/stack.mjs';
-import { launchBrowser, openRoom, join, waitConnected, closeAll } from '../support/browser.mjs';
+import { startWorker, roomCode, panicsIn, waitFor as poll } from '../support/stack.mjs';
+import { launchBrowser, join, waitConnected, peerStats, closeAll } from '../support/browser.mjs';
 
 let stack;
 let browser;
@@ -140,4 +140,95 @@ test('keyboard shortcuts toggle mute, but not while typing a message; Details sh
     const t = document.querySelector(`#diag-body [data-peer-id="${id}"]`)?.textContent ?? '';
     return /direct/.test(t) && /\d+ ms/.test(t);
   }, b.id, { timeout: 20_000 });
+});
+
+test('Invite copies the link; at phone size every control is a large, named touch target', async () => {
+  const room = roomCode();
+  const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: stack.url });
+  const page = await ctx.newPage();
+  const p = { ctx, page, errors: [] };
+  page.on('pageerror', (e) => p.errors.push(e.message));
+  open.push(p);
+  await page.goto(`${stack.url}/${room}`);
+  await page.waitForFunction(() => document.body.dataset.view === 'prejoin');
+  await page.getByRole('button', { name: 'Join', exact: true }).click();
+  await page.waitForFunction(() => document.body.dataset.signaling === 'open');
+  // The waiting state shows the link.
+  assert.equal(await page.locator('#wait-link').textContent(), `${stack.url}/${room}`);
+  const controls = await page.locator('.controls button').evaluateAll((buttons) =>
+    buttons
+      .filter((b) => b.offsetParent !== null)
+      .map((b) => {
+        const r = b.getBoundingClientRect();
+        const name = (b.getAttribute('aria-label') || b.textContent || '').trim();
+        return { id: b.id, name, w: r.width, h: r.height, right: r.right };
+      }));
+  assert.ok(controls.length >= 4, JSON.stringify(controls));
+  for (const c of controls) {
+    assert.ok(c.name.length > 0, `${c.id} has no accessible name`);
+    assert.ok(c.w >= 44 && c.h >= 44, `${c.id} is ${c.w}×${c.h}`);
+    assert.ok(c.right <= 390 + 1, `${c.id} is off screen`);
+  }
+  assert.ok(await page.getByRole('button', { name: 'Leave call' }).isVisible());
+  const inline = await page.locator('video').evaluateAll((vs) => vs.every((v) => v.hasAttribute('playsinline')));
+  assert.ok(inline, 'every video plays inline');
+  // Touch devices may get the share sheet instead; the copy button in the waiting state copies.
+  await page.locator('#wait-copy').click();
+  await page.waitForFunction(async (url) => (await navigator.clipboard.readText()) === url, `${stack.url}/${room}`);
+});
+
+test('switching the microphone mid-call keeps audio flowing to the other side', async () => {
+  const room = roomCode();
+  const a = await join(browser, stack.url, room);
+  open.push(a);
+  const b = await join(browser, stack.url, room);
+  open.push(b);
+  await waitConnected(a.page, [b.id]);
+  await waitConnected(b.page, [a.id]);
+  if (!(await a.page.locator('#sel-mic').isVisible())) await a.page.locator('#btn-settings').click();
+  const options = await a.page.locator('#sel-mic option').evaluateAll((os) => os.map((o) => o.value));
+  assert.ok(options.length >= 2, `fake devices offer ${options.length} microphone(s)`);
+  const before = await a.page.evaluate(() => window.pinhole.media.audio?.getSettings().deviceId);
+  const next = options.find((v) => v && v !== before);
+  await a.page.locator('#sel-mic').selectOption(next);
+  await a.page.waitForFunction((id) => window.pinhole.media.audio?.getSettings().deviceId === id, next);
+  // The new track is what the connection sends, and the other side keeps receiving audio.
+  await a.page.waitForFunction((args) => {
+    const p = window.pinhole.call.participants.get(args.peer);
+    return p?.peer?.tx.audio?.sender.track?.getSettings().deviceId === args.dev;
+  }, { peer: b.id, dev: next });
+  const first = (await peerStats(b.page, a.id)).audioBytesReceived;
+  await poll(async () => (await peerStats(b.page, a.id)).audioBytesReceived > first + 2000, { timeout: 10_000, what: 'audio to keep arriving' });
+});
+
+test('ICE servers are refreshed before they expire and applied to live connections', async (t) => {
+  // A Worker whose credentials live 60 s (the minimum): the app refreshes them ahead of expiry.
+  // No coturn is needed: the call itself runs direct; what is checked is the configuration.
+  const short = await startWorker({
+    vars: { TURN_SECRET: 'refresh-test-secret', TURN_URLS: 'turn:127.0.0.1:9?transport=udp', TURN_TTL_SECONDS: '60' },
+  });
+  t.after(() => short.stop());
+  const room = roomCode();
+  const a = await join(browser, short.url, room);
+  open.push(a);
+  const b = await join(browser, short.url, room);
+  open.push(b);
+  await waitConnected(a.page, [b.id]);
+  const username = () =>
+    a.page.evaluate((id) => {
+      const pc = window.pinhole.call.participants.get(id)?.peer?.pc;
+      return pc?.getConfiguration().iceServers.find((s) => s.username)?.username ?? null;
+    }, b.id);
+  const first = await username();
+  assert.match(first ?? '', /^\d+:/, 'the connection uses the Worker\u2019s TURN credentials');
+  const expiry = Number(first.split(':')[0]);
+  // Refreshed (a new username on the live connection) before the old one expires.
+  await poll(async () => {
+    const now = await username();
+    return now && now !== first;
+  }, { timeout: 50_000, interval: 500, what: 'fresh credentials on the live connection' });
+  assert.ok(Date.now() / 1000 < expiry, 'the refresh came after the old credentials expired');
+  assert.equal((await peerStats(a.page, b.id)).connectionState, 'connected', 'the call was disturbed');
+  assert.deepEqual(panicsIn(short.log()), []);
 });

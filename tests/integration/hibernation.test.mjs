@@ -31,10 +31,17 @@ function events(tag, name) {
     .filter((e) => e.room === tag && (!name || e.event === name));
 }
 
-/** The tag of the room whose latest `join` event reported `peers` peers. */
-function tagOfLastJoin(peers) {
-  const joins = stack.log().split('\n').filter((l) => l.startsWith('{"event":"join"')).map((l) => JSON.parse(l));
-  return joins.filter((e) => e.peers === peers).at(-1).room;
+const joinEvents = () =>
+  stack.log().split('\n').filter((l) => l.startsWith('{"event":"join"')).map((l) => JSON.parse(l));
+
+/** Joins `n` clients to `room` and returns them with the room's log tag. Log lines arrive
+ * asynchronously, so this waits for the join event that reports `n` peers. */
+async function joinRoomLogged(room, n) {
+  const joinsBefore = joinEvents().length;
+  const clients = [];
+  for (let i = 0; i < n; i++) clients.push(await Client.join(stack.wsUrl(room)));
+  const ev = await waitFor(() => joinEvents().slice(joinsBefore).find((e) => e.peers === n), { what: 'the join to be logged' });
+  return { clients, tag: ev.room };
 }
 
 /** Keeps a socket's keep-alive going (what browsers do every ~20 s) until stopped. */
@@ -45,9 +52,7 @@ function keepAlive(client, everyMs) {
 
 test('hibernation: pings are answered without waking the object; routing and ids survive eviction', async () => {
   const room = roomCode('hib');
-  const a = await Client.join(stack.wsUrl(room));
-  const b = await Client.join(stack.wsUrl(room));
-  const tag = tagOfLastJoin(2);
+  const { clients: [a, b], tag } = await joinRoomLogged(room, 2);
   // Idle long enough for workerd to evict the object (locally it did so between 15 and 25 s
   // without events), answering keep-alives all along. Eviction is the runtime's choice, so a
   // nap that did not end in one is retried (the signal that ends each nap wakes it).
@@ -68,8 +73,10 @@ test('hibernation: pings are answered without waking the object; routing and ids
     assert.deepEqual(await b.next((m) => m.type === 'signal'), { type: 'signal', from: a.id, data: `after nap ${nap}` });
     b.signal(a.id, 'and back');
     assert.equal((await a.next((m) => m.type === 'signal')).from, b.id);
-    // A new room_loaded means the object was rebuilt from storage and attachments.
-    evicted = events(tag, 'room_loaded').length === loadsBefore + 1;
+    // A new room_loaded means the object was rebuilt from storage and attachments. It is logged
+    // before the relay, but log lines travel separately from frames: give it a moment to land.
+    evicted = await waitFor(() => events(tag, 'room_loaded').length === loadsBefore + 1, { timeout: 3_000 })
+      .catch(() => false);
   }
   assert.ok(evicted, 'the object was never evicted');
   const c = await Client.join(stack.wsUrl(room));
@@ -79,14 +86,16 @@ test('hibernation: pings are answered without waking the object; routing and ids
 
 test('resume after the socket drops: same id, others never see it leave, held signals in order', async () => {
   const room = roomCode('res');
+  const joinsBefore = joinEvents().length;
   const a = await Client.join(stack.wsUrl(room), { name: 'Ana' });
   const b = await Client.join(stack.wsUrl(room), { name: 'Bo' });
+  const { room: tag } = await waitFor(() => joinEvents().slice(joinsBefore).find((e) => e.peers === 2), { what: 'the join to be logged' });
   const token = b.token;
   b.drop();
   await b.closed;
   // Signals to b while it is away are held. Wait until the room has noticed the drop
   // (signals before that are relayed into the dead socket, as with any network).
-  await waitFor(() => events(tagOfLastJoin(2), 'grace_start').length > 0, { what: 'grace to start' });
+  await waitFor(() => events(tag, 'grace_start').length > 0, { what: 'grace to start' });
   for (let i = 0; i < 5; i++) a.signal(b.id, { seq: i });
   await a.ping();
   const b2 = await Client.connect(stack.wsUrl(room));

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { startWorker, roomCode, fakeIp, panicsIn, ROOT } from '../support/stack.mjs';
+import { startWorker, roomCode, fakeIp, panicsIn, waitFor, ROOT } from '../support/stack.mjs';
 import { Client } from '../support/client.mjs';
 
 const SECRET = 'integration-test-secret-not-used-anywhere-else';
@@ -189,5 +189,12 @@ test('TURN not configured: STUN only, relay false, logged once', async () => {
     assert.equal(body.relay, false);
     assert.ok(!JSON.stringify(body).includes('credential') && !JSON.stringify(body).includes('username'));
   }
+  // Log lines reach us asynchronously but in order: after a later event's line has arrived,
+  // every turn_unconfigured line the three requests could have caused is in.
+  const joins = () => plain.log().match(/"event":"join"/g)?.length ?? 0;
+  const joinsBefore = joins();
+  const c = await Client.join(plain.wsUrl(roomCode('marker')));
+  await waitFor(() => joins() > joinsBefore, { what: 'the marker join to be logged' });
+  await c.leave();
   assert.equal(plain.log().match(/"event":"turn_unconfigured"/g)?.length, 1);
 });
