@@ -5,7 +5,7 @@
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { startWorker, roomCode, panicsIn, waitFor as poll } from '../support/stack.mjs';
-import { launchBrowser, join, waitConnected, peerStats, closeAll } from '../support/browser.mjs';
+import { launchBrowser, join, waitConnected, peerStats, closeChecked, shutdown } from '../support/browser.mjs';
 
 let stack;
 let browser;
@@ -13,17 +13,8 @@ const open = [];
 before(async () => {
   [stack, browser] = await Promise.all([startWorker(), launchBrowser()]);
 });
-afterEach(async () => {
-  const errors = open.flatMap((p) => p.errors ?? []);
-  await closeAll(open.splice(0));
-  assert.deepEqual(errors, [], 'uncaught exceptions in the app');
-});
-after(async () => {
-  await browser?.close();
-  const panics = stack ? panicsIn(stack.log()) : [];
-  await stack?.stop();
-  assert.deepEqual(panics, []);
-});
+afterEach(() => closeChecked(open));
+after(() => shutdown(browser, [stack]));
 
 async function home() {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });

@@ -5,9 +5,9 @@ import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { startWorker, roomCode, panicsIn, waitFor as poll } from '../support/stack.mjs';
+import { startWorker, roomCode, waitFor as poll } from '../support/stack.mjs';
 import {
-  launchBrowser, openRoom, join, tiles, waitTile, waitConnected, peerStats, waitVideoFlowing, closeAll,
+  launchBrowser, openRoom, join, tiles, waitTile, waitConnected, peerStats, waitVideoFlowing, closeChecked, shutdown,
 } from '../support/browser.mjs';
 
 let stack;
@@ -16,17 +16,8 @@ const open = []; // participants of the running test, closed after it
 before(async () => {
   [stack, browser] = await Promise.all([startWorker(), launchBrowser()]);
 });
-afterEach(async () => {
-  const errors = open.flatMap((p) => p.errors);
-  await closeAll(open);
-  assert.deepEqual(errors, [], 'uncaught exceptions in the app');
-});
-after(async () => {
-  await browser?.close();
-  const panics = stack ? panicsIn(stack.log()) : [];
-  await stack?.stop();
-  assert.deepEqual(panics, [], 'the runtime log shows a panic or uncaught error');
-});
+afterEach(() => closeChecked(open));
+after(() => shutdown(browser, [stack]));
 
 const waitFor = (check, what, timeout = 15_000) => poll(check, { timeout, interval: 200, what });
 

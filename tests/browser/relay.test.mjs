@@ -5,8 +5,8 @@
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { startWorker, startCoturn, roomCode, panicsIn, waitFor } from '../support/stack.mjs';
-import { launchBrowser, join, waitConnected, peerStats, waitVideoFlowing, closeAll, turnCredentials } from '../support/browser.mjs';
+import { startWorker, startCoturn, roomCode, waitFor } from '../support/stack.mjs';
+import { launchBrowser, join, waitConnected, peerStats, waitVideoFlowing, closeChecked, shutdown, turnCredentials } from '../support/browser.mjs';
 import { TurnClient } from '../turn/lib.mjs';
 
 // Test-only secrets, never printed.
@@ -23,17 +23,8 @@ before(async () => {
   const vars = (secret) => ({ TURN_SECRET: secret, TURN_URLS: coturn.urls, STUN_URLS: `stun:127.0.0.1:${coturn.port}` });
   [good, bad, browser] = await Promise.all([startWorker({ vars: vars(SECRET) }), startWorker({ vars: vars(WRONG) }), launchBrowser()]);
 });
-afterEach(async () => {
-  const errors = open.flatMap((p) => p.errors);
-  await closeAll(open);
-  assert.deepEqual(errors, [], 'uncaught exceptions in the app');
-});
-after(async () => {
-  await browser?.close();
-  const panics = [...panicsIn(good?.log() ?? ''), ...panicsIn(bad?.log() ?? '')];
-  await Promise.all([good?.stop(), bad?.stop(), coturn?.stop()]);
-  assert.deepEqual(panics, [], 'the runtime log shows a panic or uncaught error');
-});
+afterEach(() => closeChecked(open));
+after(() => shutdown(browser, [good, bad], [coturn]));
 
 async function pair(stack, room) {
   const a = await join(browser, stack.url, room, { relay: true });

@@ -5,9 +5,9 @@
 // Run: node --test --test-concurrency=1 tests/browser/resilience.test.mjs   (after `make worker`)
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startWorker, roomCode, panicsIn } from '../support/stack.mjs';
+import { startWorker, roomCode } from '../support/stack.mjs';
 import {
-  launchBrowser, join, waitConnected, waitVideoFlowing, closeAll, sampleBytes, strictlyIncreasing, selfId,
+  launchBrowser, join, waitConnected, waitVideoFlowing, closeChecked, shutdown, sampleBytes, strictlyIncreasing, selfId,
 } from '../support/browser.mjs';
 
 let stack;
@@ -16,17 +16,8 @@ const open = [];
 before(async () => {
   [stack, browser] = await Promise.all([startWorker(), launchBrowser()]);
 });
-afterEach(async () => {
-  const errors = open.flatMap((p) => p.errors);
-  await closeAll(open);
-  assert.deepEqual(errors, [], 'uncaught exceptions in the app');
-});
-after(async () => {
-  await browser?.close();
-  const panics = stack ? panicsIn(stack.log()) : [];
-  await stack?.stop();
-  assert.deepEqual(panics, [], 'the runtime log shows a panic or uncaught error');
-});
+afterEach(() => closeChecked(open));
+after(() => shutdown(browser, [stack]));
 
 async function connectedPair() {
   const room = roomCode();

@@ -4,7 +4,8 @@
 // and for real media statistics (RTCPeerConnection.getStats() of the app's own connections,
 // reached through window.pinhole.call).
 import { chromium } from 'playwright-core';
-import { waitFor } from './stack.mjs';
+import assert from 'node:assert/strict';
+import { waitFor, panicsIn } from './stack.mjs';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const CHROMIUM_ARGS = [
@@ -217,6 +218,22 @@ export function strictlyIncreasing(series) {
 /** Closes every participant's context (ignores ones already closed). */
 export async function closeAll(participants) {
   await Promise.all(participants.splice(0).map((p) => p.ctx.close().catch(() => {})));
+}
+
+/** For `afterEach`: closes the test's participants; none of their pages may have thrown. */
+export async function closeChecked(participants) {
+  const errors = participants.flatMap((p) => p.errors ?? []);
+  await closeAll(participants);
+  assert.deepEqual(errors, [], 'uncaught exceptions in the app');
+}
+
+/** For `after`: closes the browser and stops the file's servers (worker stacks first, then
+ * anything else with a `stop()`); no worker's runtime log may show a panic. */
+export async function shutdown(browser, stacks, others = []) {
+  await browser?.close();
+  const panics = stacks.flatMap((s) => (s ? panicsIn(s.log()) : []));
+  await Promise.all([...stacks, ...others].map((s) => s?.stop()));
+  assert.deepEqual(panics, [], 'the runtime log shows a panic or uncaught error');
 }
 
 /** The TURN username/credential the page's own origin hands out now (GET /api/ice-servers). */
