@@ -41,7 +41,7 @@ fn apply_security_headers(headers: &mut Headers) -> Result<()> {
 }
 
 /// Asks a Rate Limiting binding about `key`. A missing binding means the operator removed the
-/// limit on purpose; it is allowed and logged once per isolate.
+/// limit on purpose, so the request is allowed.
 async fn allowed(env: &Env, binding: &str, key: &str) -> Result<bool> {
     match env.rate_limiter(binding) {
         Ok(limiter) => Ok(limiter.limit(key.to_owned()).await?.success),

@@ -51,7 +51,7 @@ export class Client {
   /** Connects and joins; resolves with the client and its welcome. */
   static async join(url, { name, resume, ip } = {}) {
     const c = await Client.connect(url, { ip });
-    const welcome = await c.joinRoom({ name, resume });
+    await c.joinRoom({ name, resume });
     return c;
   }
 

@@ -240,7 +240,6 @@ export function panicsIn(log) {
     .filter((l) => /panicked at|RuntimeError: unreachable|unreachable executed|Uncaught|workerd\/.*error/i.test(l));
 }
 
-export { existsSync, readFileSync };
 
 /**
  * What a Room Durable Object has stored, read from workerd's SQLite files under `state`:
