@@ -5,7 +5,7 @@
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { startWorker, roomCode, panicsIn, waitFor as poll } from '../support/stack.mjs';
-import { launchBrowser, join, waitConnected, peerStats, closeChecked, shutdown } from '../support/browser.mjs';
+import { launchBrowser, join, waitConnected, peerStats, closeChecked, shutdown, recordAnnouncements } from '../support/browser.mjs';
 
 let stack;
 let browser;
@@ -222,4 +222,84 @@ test('ICE servers are refreshed before they expire and applied to live connectio
   assert.ok(Date.now() / 1000 < expiry, 'the refresh came after the old credentials expired');
   assert.equal((await peerStats(a.page, b.id)).connectionState, 'connected', 'the call was disturbed');
   assert.deepEqual(panicsIn(short.log()), []);
+});
+
+test('Web Share where the browser has it: the share sheet gets the invite link; a cancelled sheet is silent', async () => {
+  // Chromium on Linux has no Web Share implementation (navigator.share is absent, so the button
+  // must stay hidden); the share sheet is the operating system's, so on a touch device the
+  // test stands in for it with a navigator.share that records what it was given.
+  const room = roomCode();
+  const desktop = await join(browser, stack.url, room);
+  open.push(desktop);
+  assert.equal(await desktop.page.evaluate(() => 'share' in navigator), false);
+  assert.equal(await desktop.page.locator('#wait-share').isVisible(), false, 'no Share button without Web Share');
+
+  const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  const page = await ctx.newPage();
+  const p = { ctx, page, errors: [] };
+  page.on('pageerror', (e) => p.errors.push(e.message));
+  open.push(p);
+  await page.addInitScript(() => {
+    window.__shared = [];
+    window.__notices = [];
+    addEventListener('DOMContentLoaded', () => {
+      const el = document.getElementById('notice-text');
+      new MutationObserver(() => /Invite link/.test(el.textContent) && window.__notices.push(el.textContent))
+        .observe(el, { childList: true, characterData: true, subtree: true });
+    });
+    navigator.share = async (data) => {
+      window.__shared.push(data);
+      // The second time the person dismisses the sheet.
+      if (window.__shared.length === 2) throw new DOMException('Share canceled', 'AbortError');
+    };
+  });
+  const other = roomCode();
+  await page.goto(`${stack.url}/${other}`);
+  await page.waitForFunction(() => document.body.dataset.view === 'prejoin');
+  await page.getByRole('button', { name: 'Join', exact: true }).click();
+  await page.waitForFunction(() => document.body.dataset.signaling === 'open');
+  const url = `${stack.url}/${other}`;
+  await page.getByRole('button', { name: 'Share…' }).click();
+  await page.waitForFunction(() => window.__shared.length === 1);
+  const first = await page.evaluate(() => window.__shared[0]);
+  assert.equal(first.url, url);
+  assert.ok(first.title && first.text, 'a title and text for the sheet');
+  // On a touch screen the Invite button opens the sheet too (a desktop copies the link instead).
+  await page.getByRole('button', { name: /invite/i }).click();
+  await page.waitForFunction(() => window.__shared.length === 2);
+  assert.equal((await page.evaluate(() => window.__shared[1])).url, url);
+  // Dismissing the sheet is not an error: no copy-the-link fallback (checked after one more
+  // share, so a fallback would have had time to show).
+  await page.getByRole('button', { name: 'Share…' }).click();
+  await page.waitForFunction(() => window.__shared.length === 3);
+  assert.deepEqual(await page.evaluate(() => window.__notices), []);
+});
+
+test('status changes are announced to screen readers', async () => {
+  const room = roomCode();
+  // Narrower than 1000 px, so the chat panel is closed and new messages are announced (with the
+  // panel open, the chat log itself is a polite live region).
+  const a = await join(browser, stack.url, room, { width: 800, name: 'Ana' });
+  open.push(a);
+  const region = await a.page.locator('#announcer').evaluate((el) => ({ live: el.getAttribute('aria-live'), atomic: el.getAttribute('aria-atomic') }));
+  assert.deepEqual(region, { live: 'polite', atomic: 'true' });
+  assert.equal(await a.page.locator('#chat-log').getAttribute('aria-live'), 'polite');
+  assert.equal(await a.page.locator('#banner').getAttribute('role'), 'status');
+  await recordAnnouncements(a.page);
+  const said = (text) => a.page.waitForFunction((t) => window.__announced.includes(t), text, { timeout: 15_000 });
+
+  const b = await join(browser, stack.url, room, { name: 'Bo' });
+  open.push(b);
+  await said('Bo joined the call');
+  await waitConnected(a.page, [b.id]);
+  await a.page.getByRole('button', { name: 'Mute', exact: true }).click();
+  await said('Microphone off');
+  await b.page.getByRole('textbox', { name: 'Message' }).fill('hello there');
+  await b.page.getByRole('textbox', { name: 'Message' }).press('Enter');
+  await said('Message from Bo: hello there');
+  await a.page.evaluate(() => window.pinhole.call.sig.ws.close(4000, 'test: drop'));
+  await said('Connection to the server lost, reconnecting');
+  await said('Reconnected to the server');
+  await b.page.getByRole('button', { name: 'Leave call' }).click();
+  await said('Bo left the call');
 });

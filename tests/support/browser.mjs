@@ -12,8 +12,11 @@ export const CHROMIUM_ARGS = [
   '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync',
   // Grant camera/microphone/screen without a prompt and use Chromium's synthetic devices (a
-  // moving test pattern, a beep, and a fake "screen:…" source for getDisplayMedia).
-  '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
+  // moving test pattern, a beep, and a fake "screen:…" source for getDisplayMedia). Three
+  // cameras, so switching camera mid-call can be tested: fake_device_0 is I420, fake_device_1
+  // emulates a Y16 depth camera (WebRTC's encoder takes no frames from it) and fake_device_2 an
+  // MJPEG webcam. There are always three fake microphones and three fake speakers.
+  '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream=device-count=3',
   // Several participants share one browser; none of them is ever the foreground tab, and a
   // throttled background page would starve its media and timers.
   '--disable-background-timer-throttling', '--disable-renderer-backgrounding', '--disable-backgrounding-occluded-windows',
@@ -242,3 +245,15 @@ export async function turnCredentials(page) {
   const turn = body.iceServers.find((s) => [s.urls].flat().some((u) => u.startsWith('turn:')));
   return turn ? { username: turn.username, credential: turn.credential } : null;
 }
+
+/** Starts recording what the page announces to screen readers (every text the #announcer
+ * live region takes); read them back with `announcements(page)`. */
+export function recordAnnouncements(page) {
+  return page.evaluate(() => {
+    window.__announced = [];
+    const el = document.getElementById('announcer');
+    new MutationObserver(() => el.textContent && window.__announced.push(el.textContent))
+      .observe(el, { childList: true, characterData: true, subtree: true });
+  });
+}
+export const announcements = (page) => page.evaluate(() => window.__announced);

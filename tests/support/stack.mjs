@@ -133,7 +133,12 @@ export async function startCoturn({ secrets }) {
     db,
     urls: `turn:127.0.0.1:${port}?transport=udp turn:127.0.0.1:${port}?transport=tcp`,
     log: () => out,
+    /** Freezes coturn (SIGSTOP): every relayed packet is silently dropped, like a network that
+     * stopped forwarding, while its allocations and sockets stay as they were. */
+    pause: () => killGroup(child, 'SIGSTOP'),
+    resume: () => killGroup(child, 'SIGCONT'),
     async stop() {
+      killGroup(child, 'SIGCONT');
       killGroup(child);
       if (!(await exited(child, 5000))) killGroup(child, 'SIGKILL');
       rmSync(dir, { recursive: true, force: true });
