@@ -131,8 +131,18 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::
 
 /// Parses one text frame. The caller has already checked its size.
 pub fn parse_client(text: &str) -> Result<ClientMessage<'_>, ProtocolError> {
-    let wire: Wire<'_> = serde_json::from_str(text)
-        .map_err(|_| ProtocolError::bad("not a JSON object with the fields this type needs"))?;
+    const NOT_AN_OBJECT: ProtocolError =
+        ProtocolError::bad("not a JSON object with the fields this type needs");
+    // A derived struct also deserialises from a JSON array of its fields in declaration order,
+    // so `["leave"]` would be a leave (found by fuzz/fuzz_targets/parse_client.rs). Frames are
+    // objects only: anything not starting with `{` after JSON whitespace is refused here.
+    if !text
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('{')
+    {
+        return Err(NOT_AN_OBJECT);
+    }
+    let wire: Wire<'_> = serde_json::from_str(text).map_err(|_| NOT_AN_OBJECT)?;
     let kind = wire.kind.ok_or(ProtocolError::bad("missing \"type\""))?;
     match kind.as_ref() {
         "join" => {
@@ -335,6 +345,30 @@ mod tests {
             let err = parse_client(text).unwrap_err();
             assert_eq!(err.code, ErrorCode::BadMessage, "{text:?}");
         }
+    }
+
+    #[test]
+    fn arrays_of_the_fields_are_not_messages() {
+        // Regression: serde accepted these as a struct's fields in order (fuzzing found the
+        // second one). They were a leave, a join and a signal; now they are bad messages.
+        for text in [
+            r#"["leave"]"#,
+            "[\r\"leave\"\r]\n\n\n",
+            r#"["join",1]"#,
+            r#"["join",2]"#,
+            r#"["signal",null,null,null,"0123456789abcdef",1]"#,
+        ] {
+            assert_eq!(
+                parse_client(text).unwrap_err(),
+                ProtocolError::bad("not a JSON object with the fields this type needs"),
+                "{text:?}"
+            );
+        }
+        // JSON whitespace before the object is still fine.
+        assert_eq!(
+            parse_client(" \t\r\n{\"type\":\"leave\"}").unwrap(),
+            ClientMessage::Leave
+        );
     }
 
     #[test]

@@ -321,7 +321,7 @@ function joinCall(name) {
     const p = e.detail;
     tile(p);
     updateGrid();
-    chat.system(`${displayName(p)} joined`);
+    chat.system(' joined', displayName(p));
     announce(`${displayName(p)} joined the call`);
   });
   call.addEventListener('participant-updated', (e) => {
@@ -339,7 +339,7 @@ function joinCall(name) {
     removeTile(grid, p.id);
     updateGrid();
     if (p.announce) {
-      chat.system(`${displayName(p)} left`);
+      chat.system(' left', displayName(p));
       announce(`${displayName(p)} left the call`);
     }
   });

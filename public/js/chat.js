@@ -50,8 +50,10 @@ export class Chat extends EventTarget {
     if (stick || mine) li.scrollIntoView({ block: 'nearest' });
   }
 
-  /** System line in the chat log (joins, leaves). */
-  system(text) {
-    this.log.append(h('li', { class: 'msg system', text }));
+  /** System line in the chat log; `who`, if given, leads it as a direction-isolated name. */
+  system(text, who = null) {
+    this.log.append(who === null
+      ? h('li', { class: 'msg system', text })
+      : h('li', { class: 'msg system' }, h('bdi', { text: who }), text));
   }
 }

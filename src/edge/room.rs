@@ -127,9 +127,14 @@ impl DurableObject for Room {
         _clean: bool,
     ) -> Result<()> {
         // Reciprocate the close. 1005/1006/1015 are reserved for reporting and may not be sent.
+        // A code no endpoint may send at all (below 1000, 1004, 5000 and above) is a protocol
+        // error: the runtime refuses to echo it, and without an answer the client would wait
+        // out its own close timeout with the TCP connection held open.
         let code = match code {
             1005 | 1006 | 1015 => 1000,
-            c => u16::try_from(c).unwrap_or(1000),
+            1004 => 1002,
+            c @ 1000..=4999 => c as u16, // in range: cannot truncate
+            _ => 1002,
         };
         let _ = ws.close(Some(code), Some(""));
         self.forget(&ws, "socket_closed", code).await
@@ -213,6 +218,9 @@ impl Room {
         let Some(conn) = self.conn_of(ws) else {
             return Ok(());
         };
+        // The cache would otherwise keep every socket that ever closed in a busy room, which
+        // never idles long enough to be evicted.
+        self.sockets.borrow_mut().remove(&conn);
         self.ensure_loaded().await?;
         let fx = self.with_room(|room| room.on_close(conn, now()));
         log_event(

@@ -292,6 +292,12 @@ test('status changes are announced to screen readers', async () => {
   open.push(b);
   await said('Bo joined the call');
   await waitConnected(a.page, [b.id]);
+  // Names are others' text: shown direction-isolated, so a bidi override cannot reorder the UI.
+  const isolation = await a.page.evaluate((id) => ({
+    tile: getComputedStyle(document.querySelector(`.tile.remote[data-peer-id="${id}"] .name`)).unicodeBidi,
+    system: [...document.querySelectorAll('#chat-log li.system bdi')].map((b) => b.textContent),
+  }), b.id);
+  assert.deepEqual(isolation, { tile: 'isolate', system: ['Bo'] });
   await a.page.getByRole('button', { name: 'Mute', exact: true }).click();
   await said('Microphone off');
   await b.page.getByRole('textbox', { name: 'Message' }).fill('hello there');

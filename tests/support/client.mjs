@@ -29,10 +29,11 @@ export class Client {
     ws.on('error', () => {});
   }
 
-  /** Opens a socket; rejects with `{status}` when the server answers HTTP instead of upgrading. */
-  static connect(url, { ip = fakeIp(), headers = {} } = {}) {
+  /** Opens a socket; rejects with `{status}` when the server answers HTTP instead of upgrading.
+   * `options` go to `ws` as they are, e.g. `{ perMessageDeflate: false }`. */
+  static connect(url, { ip = fakeIp(), headers = {}, options = {} } = {}) {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, { headers: { 'cf-connecting-ip': ip, ...headers } });
+      const ws = new WebSocket(url, { ...options, headers: { 'cf-connecting-ip': ip, ...headers } });
       const client = new Client(ws);
       ws.once('open', () => resolve(client));
       ws.once('unexpected-response', (_req, res) => {
@@ -115,10 +116,15 @@ export class Client {
 
   /** Waits for the close and returns `{code, reason}`. */
   async closedWith(timeout = 5000) {
-    return Promise.race([
-      this.closed,
-      new Promise((_, reject) => setTimeout(() => reject(new Error(`socket not closed within ${timeout} ms`)), timeout)),
-    ]);
+    let timer;
+    try {
+      return await Promise.race([
+        this.closed,
+        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`socket not closed within ${timeout} ms`)), timeout))),
+      ]);
+    } finally {
+      clearTimeout(timer); // a pending deadline would keep the test process alive
+    }
   }
 
   /** Round trip: proves every frame sent before it has been processed. */

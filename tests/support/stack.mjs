@@ -95,10 +95,13 @@ function killGroup(child, signal = 'SIGTERM') {
 
 async function exited(child, timeout) {
   if (child.exitCode !== null || child.signalCode !== null) return true;
-  return Promise.race([
+  let timer;
+  const result = await Promise.race([
     new Promise((r) => child.once('exit', () => r(true))),
-    new Promise((r) => setTimeout(() => r(false), timeout)),
+    new Promise((r) => (timer = setTimeout(() => r(false), timeout))),
   ]);
+  clearTimeout(timer);
+  return result;
 }
 
 /** Starts coturn from turn/turnserver.local.conf with `secret` in a temp userdb. */
