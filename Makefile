@@ -5,6 +5,7 @@ SHELL := /bin/bash
 
 PORT ?= 8787
 TURN_PORT ?= 3478
+FUZZ_SECONDS ?= 120
 ROOT := $(CURDIR)
 BIN := $(ROOT)/node_modules/.bin
 export WRANGLER_SEND_METRICS := false
@@ -14,12 +15,13 @@ export ESBUILD_BIN := $(BIN)/esbuild
 export WASM_OPT_BIN := $(BIN)/wasm-opt
 export PATH := $(or $(CARGO_HOME),$(HOME)/.cargo)/bin:$(PATH)
 
-.PHONY: help bootstrap worker dev test test-host test-lint test-deploy test-integration test-turn test-browser size bench clean
+.PHONY: help bootstrap worker dev test test-host test-lint test-deploy test-integration test-turn test-browser test-fuzz fuzz size bench clean
 
 help:
 	@echo "make dev    build and run Pinhole on http://127.0.0.1:$(PORT) with a local coturn"
-	@echo "make test   lint, host tests, deploy dry-run, integration, TURN and browser tests"
+	@echo "make test   lint, host tests, 20 s fuzzing, deploy dry-run, integration, TURN and browser tests"
 	@echo "make size   wasm and app sizes    make bench   signaling benchmarks"
+	@echo "make fuzz   fuzz the frame parser and the room, FUZZ_SECONDS=$(FUZZ_SECONDS) each (test-fuzz: 20 s)"
 
 bootstrap:
 	@scripts/bootstrap
@@ -40,7 +42,7 @@ dev: bootstrap
 	@TURN_PORT=$(TURN_PORT) scripts/local-turn start
 	@trap 'scripts/local-turn stop' EXIT; $(BIN)/wrangler dev --ip 127.0.0.1 --port $(PORT)
 
-test: bootstrap test-lint test-host test-deploy test-integration test-turn test-browser
+test: bootstrap test-lint test-host test-fuzz test-deploy test-integration test-turn test-browser
 	@echo "make test: all tiers passed"
 
 test-lint:
@@ -65,6 +67,16 @@ test-turn:
 test-browser: worker
 	node --test --test-concurrency=1 tests/browser/
 
+# Coverage-guided fuzzing of the pure core on stable Rust (scripts/fuzz, fuzz/). New corpus
+# entries stay in fuzz/corpus, crashing inputs land in fuzz/artifacts; both are git-ignored.
+fuzz:
+	@scripts/bootstrap fuzz
+	@scripts/fuzz $(FUZZ_SECONDS)
+
+test-fuzz:
+	@scripts/bootstrap fuzz
+	@scripts/fuzz 20
+
 size: bootstrap worker
 	@scripts/size
 
@@ -72,4 +84,4 @@ bench: bootstrap worker
 	node bench/signaling.mjs
 
 clean:
-	rm -rf build target .wrangler
+	rm -rf build target .wrangler fuzz/target
