@@ -15,12 +15,12 @@ export ESBUILD_BIN := $(BIN)/esbuild
 export WASM_OPT_BIN := $(BIN)/wasm-opt
 export PATH := $(or $(CARGO_HOME),$(HOME)/.cargo)/bin:$(PATH)
 
-.PHONY: help bootstrap worker dev test test-host test-lint test-deploy test-integration test-turn test-browser test-fuzz fuzz size bench clean
+.PHONY: help bootstrap worker dev test test-host test-lint test-deploy test-integration test-turn test-browser test-fuzz fuzz size bench soak clean
 
 help:
 	@echo "make dev    build and run Pinhole on http://127.0.0.1:$(PORT) with a local coturn"
 	@echo "make test   lint, host tests, 20 s fuzzing, deploy dry-run, integration, TURN and browser tests"
-	@echo "make size   wasm and app sizes    make bench   signaling benchmarks"
+	@echo "make size   wasm and app sizes    make bench   signaling benchmarks    make soak   soak test"
 	@echo "make fuzz   fuzz the frame parser and the room, FUZZ_SECONDS=$(FUZZ_SECONDS) each (test-fuzz: 20 s)"
 
 bootstrap:
@@ -82,6 +82,10 @@ size: bootstrap worker
 
 bench: bootstrap worker
 	node bench/signaling.mjs
+
+# 1,000 join/leave cycles and 1,000 alarms against the local runtime, with its RSS (~3 min).
+soak: bootstrap worker
+	node bench/soak.mjs
 
 clean:
 	rm -rf build target .wrangler fuzz/target

@@ -1,7 +1,8 @@
 // Shared helpers for the benchmarks in bench/: percentiles, process memory, the machine
 // header, a minimal protocol-v1 client and a PeerJS server child. Loopback only.
-import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { spawn, execFileSync } from 'node:child_process';
+import { readFileSync, readdirSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { cpus, totalmem, loadavg } from 'node:os';
 import WebSocket from 'ws';
 import { ROOT, freePort, waitFor, fakeIp } from '../tests/support/stack.mjs';
@@ -30,6 +31,15 @@ function procFile(pid, name) {
     return readFileSync(`/proc/${pid}/${name}`, 'utf8');
   } catch {
     return '';
+  }
+}
+
+/** Open file descriptors of a process (sockets included), or NaN when it is gone. */
+export function fdCount(pid) {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return NaN;
   }
 }
 
@@ -117,9 +127,10 @@ export function candidate(fields) {
  * A protocol-v1 peer on a raw socket: `onMessage(msg)` gets every parsed server frame after
  * the welcome. Lighter than tests/support/client.mjs, whose inbox search is O(n) per message.
  */
-export function joinPinhole(url, onMessage = () => {}) {
+export function joinPinhole(url, onMessage = () => {}, { deflate = true } = {}) {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { headers: { 'cf-connecting-ip': fakeIp() } });
+    // `ws` offers permessage-deflate like a browser does, and workerd accepts it.
+    const ws = new WebSocket(url, { headers: { 'cf-connecting-ip': fakeIp() }, perMessageDeflate: deflate });
     const peer = { ws, id: undefined, send: (o) => ws.send(JSON.stringify(o)) };
     ws.once('unexpected-response', (_q, res) => reject(new Error(`HTTP ${res.statusCode}`)));
     ws.once('error', reject);
@@ -181,6 +192,36 @@ PeerServer({ host: '127.0.0.1', port: ${port} }, () => console.log('ready'));`;
   };
 }
 
+/**
+ * What every Room Durable Object has stored: `{ rows, alarm }` per object id, as
+ * `roomStorage()` in tests/support/stack.mjs reads it, but with two sqlite3 processes in all
+ * instead of a few per object, so the thousand-odd rooms of a soak are checked in seconds.
+ * Read-only; workerd keeps writing meanwhile.
+ */
+export function allRoomStorage(state) {
+  const dir = join(state, 'v3', 'do', 'pinhole-Room');
+  if (!existsSync(dir)) return {};
+  const ids = readdirSync(dir).filter((f) => f.endsWith('.sqlite') && f !== 'metadata.sqlite').map((f) => f.slice(0, -7));
+  // File names are object ids (hex) minted by workerd, so they are safe inside the script.
+  const open = (file) => `.open --readonly "${join(dir, file)}"\n`;
+  const run = (script) =>
+    execFileSync('sqlite3', ['-batch', '-bail', ':memory:'], { input: script, encoding: 'utf8', maxBuffer: 256 << 20 })
+      .split('\n').filter(Boolean).map((l) => l.split('|'));
+  const out = Object.fromEntries(ids.map((id) => [id, { rows: 0, alarm: false }]));
+  let script = ids
+    .map((id) => `${open(`${id}.sqlite`)}SELECT '${id}', name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%';\n`)
+    .join('');
+  if (existsSync(join(dir, 'metadata.sqlite'))) script += `${open('metadata.sqlite')}SELECT '', actor_id FROM _cf_ALARM;\n`;
+  const tables = [];
+  for (const [id, name] of run(script)) {
+    if (id === '') out[name] = { ...(out[name] ?? { rows: 0 }), alarm: true };
+    else tables.push([id, name]);
+  }
+  const counts = tables.map(([id, t]) => `${open(`${id}.sqlite`)}SELECT '${id}', count(*) FROM "${t.replaceAll('"', '""')}";\n`);
+  for (const [id, n] of counts.length ? run(counts.join('')) : []) out[id].rows += Number(n);
+  return out;
+}
+
 /** Runs `fn` over `items` with at most `limit` in flight. */
 export async function pool(items, limit, fn) {
   const out = new Array(items.length);
@@ -198,3 +239,20 @@ export async function pool(items, limit, fn) {
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export { waitFor };
+
+/**
+ * The runtime workerd's own HTTP entry (`http://127.0.0.1:<port>`), found among the ports the
+ * `runtime` process listens on as the one that answers GET /health. Connecting here skips
+ * wrangler dev's proxy (a second workerd that every frame crosses locally and never in
+ * production).
+ */
+export async function runtimeEntry(runtimePid) {
+  const ss = execFileSync('ss', ['-ltnpH'], { encoding: 'utf8' });
+  const ports = [...ss.matchAll(new RegExp(`127\\.0\\.0\\.1:(\\d+) .*pid=${runtimePid},`, 'g'))].map((m) => m[1]);
+  for (const port of ports) {
+    const ok = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(2000) })
+      .then((r) => r.ok, () => false);
+    if (ok) return `http://127.0.0.1:${port}`;
+  }
+  throw new Error(`no /health among the runtime's ports ${ports.join(', ')}`);
+}

@@ -2,7 +2,11 @@
 // (`wrangler dev`, workerd) and, with --peerjs, the same workload against PeerJS server (npm
 // `peer`) in the same run, side by side. Prints figures and Pinhole/PeerJS ratios.
 // Run (after `make worker`): node bench/load.mjs [--rooms 200] [--peerjs] [--ramp-seconds 30]
-//      [--cap-seconds 240]
+//      [--cap-seconds 240] [--via proxy|runtime] [--no-deflate]
+// --via runtime connects Pinhole's clients to the runtime workerd's own port instead of wrangler
+// dev's public one, skipping the dev proxy (never present in production). --no-deflate makes the
+// clients not offer permessage-deflate (browsers always offer it; workerd accepts it, PeerJS
+// server declines it), to show what compression costs.
 // Script per room: all 4 peers join; for each of the 6 pairs the lower peer sends an offer
 // (~2.5 KB SDP) and trickles 20 ICE candidates (one per 20 ms); the other answers on the offer
 // and trickles 20 back; when every message of the room has arrived, all 4 leave. Room starts
@@ -14,7 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { startWorker, roomCode } from '../tests/support/stack.mjs';
 import {
   WebSocket, percentiles, rssKiB, cpuSeconds, workerdPids, assertSameRuntime, machineHeader, candidate, joinPinhole, leavePinhole, pool, sleep,
-  startPeerServer,
+  startPeerServer, runtimeEntry,
 } from './lib.mjs';
 
 const { values: opt } = parseArgs({
@@ -23,11 +27,15 @@ const { values: opt } = parseArgs({
     peerjs: { type: 'boolean', default: false },
     'ramp-seconds': { type: 'string', default: '30' },
     'cap-seconds': { type: 'string', default: '240' },
+    via: { type: 'string', default: 'proxy' },
+    'no-deflate': { type: 'boolean', default: false },
   },
 });
 const ROOMS = Number(opt.rooms);
 const RAMP_MS = Number(opt['ramp-seconds']) * 1000;
 const CAP_MS = Number(opt['cap-seconds']) * 1000;
+const DEFLATE = !opt['no-deflate'];
+if (!['proxy', 'runtime'].includes(opt.via)) throw new Error('--via is proxy or runtime');
 const PEERS = 4;
 const CANDIDATES = 20;
 const TRICKLE_MS = 20;
@@ -40,17 +48,19 @@ const SDP = `v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r
 async function pinholeServer() {
   // Bucket at its maximum so it never drops a message of the script; see docs/PERFORMANCE.md.
   const stack = await startWorker({ vars: { MSG_RATE_PER_SECOND: '1000', MSG_BURST: '10000' } });
+  const base = opt.via === 'runtime' ? (await runtimeEntry(workerdPids().runtime)).replace(/^http/, 'ws') : null;
   return {
     name: 'Pinhole',
     pids: () => {
       const p = workerdPids();
       return { server: p.runtime, proxy: p.proxy, check: () => assertSameRuntime(p) };
     },
-    room: () => stack.wsUrl(roomCode('load')),
+    room: () => (base ? `${base}/ws/${roomCode('load')}` : stack.wsUrl(roomCode('load'))),
     async join(room, onSignal, onOther) {
-      const peer = await joinPinhole(room, (m) => (m.type === 'signal' ? onSignal(m.from, m.data) : onOther(m)));
+      const peer = await joinPinhole(room, (m) => (m.type === 'signal' ? onSignal(m.from, m.data) : onOther(m)), { deflate: DEFLATE });
       return {
         id: peer.id,
+        extensions: peer.ws.extensions,
         signal: (to, kind, data) => peer.send({ type: 'signal', to, data: { kind, ...data } }),
         keepAlive: () => peer.ws.readyState === WebSocket.OPEN && peer.ws.send('ping'),
         leave: () => leavePinhole(peer),
@@ -72,7 +82,7 @@ async function peerjsServer() {
     join: (room, onSignal, onOther) =>
       new Promise((resolve, reject) => {
         const id = `${room}-${randomBytes(6).toString('hex')}`;
-        const ws = new WebSocket(srv.url(id, randomBytes(8).toString('hex')));
+        const ws = new WebSocket(srv.url(id, randomBytes(8).toString('hex')), { perMessageDeflate: DEFLATE });
         const send = (o) => ws.send(JSON.stringify(o));
         ws.once('error', reject);
         ws.on('message', (raw) => {
@@ -80,6 +90,7 @@ async function peerjsServer() {
           if (m.type === 'OPEN') {
             return resolve({
               id,
+              extensions: ws.extensions,
               signal: (dst, kind, data) => send({ type: KIND[kind], dst, payload: { kind, ...data } }),
               keepAlive: () => ws.readyState === WebSocket.OPEN && send({ type: 'HEARTBEAT' }),
               leave: () =>
@@ -200,13 +211,14 @@ async function run(server) {
     name: server.name, outcome, expected, ...stats, lost: expected - stats.delivered,
     connectSeconds: connectSeconds.toFixed(1), join: percentiles(joinMs), allLeft: allLeft.toFixed(1), seconds: seconds.toFixed(2),
     msgsPerSecond: Math.round(stats.delivered / seconds), offeredPerSecond: RAMP_MS ? Math.round(expected / (RAMP_MS / 1000)) : 'flat out',
-    latency: percentiles(oneWay), baseline, connected, cpuUsed,
+    latency: percentiles(oneWay), baseline, connected, cpuUsed, extensions: rooms[0]?.peers[0]?.extensions,
     bytesPerConn: perConn('server'), proxyBytesPerConn: connected.proxy ? perConn('proxy') : undefined,
   };
 }
 
 function report(x) {
   console.log(`\n${x.name}: ${ROOMS} rooms × ${PEERS} peers, ${x.expected} signals expected (${x.outcome === 'cap' ? 'CAP REACHED' : 'completed'})`);
+  console.log(`  clients ${DEFLATE ? 'offer' : 'do not offer'} permessage-deflate; negotiated: ${x.extensions || 'none'}${x.name === 'Pinhole' ? `; connected via ${opt.via === 'runtime' ? 'the runtime workerd directly' : 'wrangler dev\'s proxy'}` : ''}`);
   console.log(`  joined all ${ROOMS * PEERS} sockets in ${x.connectSeconds} s (${CONNECT_CONCURRENCY} rooms joining at a time); connect + welcome ms: p50 ${x.join.p50}  p99 ${x.join.p99}`);
   console.log(`  delivered ${x.delivered}, lost ${x.lost}, duplicated ${x.duplicated}, misrouted ${x.misrouted}, cross-room ${x.crossRoom}; other frames ${x.otherFrames}`);
   console.log(`  last room left ${x.allLeft} s after the first signal`);
