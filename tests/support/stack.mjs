@@ -154,8 +154,8 @@ export async function startCoturn({ secrets }) {
  * `vars` are written to an env file (never on a command line). Returns helpers to reach it,
  * restart it (the deploy case: every object restarts, storage survives) and stop it.
  */
-export async function startWorker({ vars = {}, port } = {}) {
-  if (!existsSync(join(ROOT, 'build', 'index.js'))) throw new Error('build/ is missing: run `make worker` first');
+export async function startWorker({ vars = {}, port, config: otherConfig } = {}) {
+  if (!otherConfig && !existsSync(join(ROOT, 'build', 'index.js'))) throw new Error('build/ is missing: run `make worker` first');
   const dir = mkdtempSync(join(tmpdir(), 'pinhole-dev-'));
   const state = join(dir, 'state');
   mkdirSync(state);
@@ -165,9 +165,10 @@ export async function startWorker({ vars = {}, port } = {}) {
   const inspector = await freePort();
   // The tests run the prebuilt bundle: a copy of wrangler.toml without [build], so editing src/
   // while a suite runs never rebuilds or reloads the Worker under it.
-  const config = join(ROOT, '.wrangler.test.toml');
+  // `config` (another wrangler.toml, e.g. the benchmarks' baseline Worker) is used as it is.
+  const config = otherConfig ?? join(ROOT, '.wrangler.test.toml');
   const toml = readFileSync(join(ROOT, 'wrangler.toml'), 'utf8').replace(/^\[build\]\n(?:(?!\[).*\n)*/m, '');
-  if (!existsSync(config) || readFileSync(config, 'utf8') !== toml) {
+  if (!otherConfig && (!existsSync(config) || readFileSync(config, 'utf8') !== toml)) {
     const tmp = `${config}.${process.pid}`;
     writeFileSync(tmp, toml);
     renameSync(tmp, config); // atomic: parallel suites may write it at the same moment
