@@ -2,27 +2,21 @@
 // room codes from "Start a new call", joining by PIN, invalid codes, the remembered name,
 // permission denied, keyboard shortcuts and the diagnostics panel.
 // Run: node --test --test-concurrency=1 tests/browser/app.test.mjs   (after `make worker`)
-import { test, before, after, afterEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startWorker, roomCode, panicsIn, waitFor as poll } from '../support/stack.mjs';
-import { launchBrowser, join, waitConnected, peerStats, closeChecked, shutdown, recordAnnouncements } from '../support/browser.mjs';
+import { join, waitConnected, peerStats, recordAnnouncements, browserSuite } from '../support/browser.mjs';
 
-let stack;
-let browser;
-const open = [];
-before(async () => {
-  [stack, browser] = await Promise.all([startWorker(), launchBrowser()]);
-});
-afterEach(() => closeChecked(open));
-after(() => shutdown(browser, [stack]));
+const suite = browserSuite();
+const { open } = suite; // participants of the running test, closed after it
 
 async function home() {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const ctx = await suite.browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await ctx.newPage();
   const p = { ctx, page, errors: [] };
   page.on('pageerror', (e) => p.errors.push(e.message));
   open.push(p);
-  await page.goto(`${stack.url}/`);
+  await page.goto(`${suite.stack.url}/`);
   await page.waitForFunction(() => document.body.dataset.view === 'home');
   return p;
 }
@@ -64,26 +58,26 @@ test('"Join" takes a 6-digit PIN or an invite link, and refuses an invalid code'
   await page.getByRole('button', { name: 'Join', exact: true }).click();
   await page.waitForFunction(() => document.body.dataset.view === 'prejoin');
   assert.equal(new URL(page.url()).pathname, '/482913');
-  await page.goto(`${stack.url}/`);
+  await page.goto(`${suite.stack.url}/`);
   await page.waitForFunction(() => document.body.dataset.view === 'home');
-  await page.locator('#join-code').fill(`${stack.url}/K7M-Q2XP-9RTZ`);
+  await page.locator('#join-code').fill(`${suite.stack.url}/K7M-Q2XP-9RTZ`);
   await page.getByRole('button', { name: 'Join', exact: true }).click();
   await page.waitForFunction(() => document.body.dataset.view === 'prejoin');
   assert.equal(new URL(page.url()).pathname, '/k7m-q2xp-9rtz');
 });
 
 test('an invalid code in the URL shows a clear banner', async () => {
-  const ctx = await browser.newContext();
+  const ctx = await suite.browser.newContext();
   const page = await ctx.newPage();
   open.push({ ctx, page, errors: [] });
-  await page.goto(`${stack.url}/Bad_Code!`);
+  await page.goto(`${suite.stack.url}/Bad_Code!`);
   await page.waitForFunction(() => document.body.dataset.signaling === 'invalid' || /Invalid room code/.test(document.getElementById('banner')?.textContent ?? ''));
   assert.match(await page.locator('#banner').textContent(), /Invalid room code/);
 });
 
 test('camera and microphone denied: clear help, and joining without media still works', async () => {
   const room = roomCode();
-  const ctx = await browser.newContext();
+  const ctx = await suite.browser.newContext();
   await ctx.addInitScript(() => {
     const deny = () => Promise.reject(new DOMException('Permission denied', 'NotAllowedError'));
     navigator.mediaDevices.getUserMedia = deny;
@@ -92,13 +86,13 @@ test('camera and microphone denied: clear help, and joining without media still 
   const p = { ctx, page, errors: [] };
   page.on('pageerror', (e) => p.errors.push(e.message));
   open.push(p);
-  await page.goto(`${stack.url}/${room}`);
+  await page.goto(`${suite.stack.url}/${room}`);
   const help = page.locator('#media-help');
   await help.waitFor({ state: 'visible' });
   assert.match(await help.textContent(), /blocking/i);
   await page.getByRole('button', { name: 'Join', exact: true }).click();
   await page.waitForFunction(() => document.body.dataset.signaling === 'open');
-  const other = await join(browser, stack.url, room);
+  const other = await join(suite.browser, suite.stack.url, room);
   open.push(other);
   const deniedId = await page.evaluate(() => document.body.dataset.peerId);
   await waitConnected(other.page, [deniedId]);
@@ -107,9 +101,9 @@ test('camera and microphone denied: clear help, and joining without media still 
 
 test('keyboard shortcuts toggle mute, but not while typing a message; Details shows the path', async () => {
   const room = roomCode();
-  const a = await join(browser, stack.url, room);
+  const a = await join(suite.browser, suite.stack.url, room);
   open.push(a);
-  const b = await join(browser, stack.url, room);
+  const b = await join(suite.browser, suite.stack.url, room);
   open.push(b);
   await waitConnected(a.page, [b.id], { path: 'direct' });
   const mute = a.page.locator('#btn-mute');
@@ -135,18 +129,18 @@ test('keyboard shortcuts toggle mute, but not while typing a message; Details sh
 
 test('Invite copies the link; at phone size every control is a large, named touch target', async () => {
   const room = roomCode();
-  const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
-  await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: stack.url });
+  const ctx = await suite.browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: suite.stack.url });
   const page = await ctx.newPage();
   const p = { ctx, page, errors: [] };
   page.on('pageerror', (e) => p.errors.push(e.message));
   open.push(p);
-  await page.goto(`${stack.url}/${room}`);
+  await page.goto(`${suite.stack.url}/${room}`);
   await page.waitForFunction(() => document.body.dataset.view === 'prejoin');
   await page.getByRole('button', { name: 'Join', exact: true }).click();
   await page.waitForFunction(() => document.body.dataset.signaling === 'open');
   // The waiting state shows the link.
-  assert.equal(await page.locator('#wait-link').textContent(), `${stack.url}/${room}`);
+  assert.equal(await page.locator('#wait-link').textContent(), `${suite.stack.url}/${room}`);
   const controls = await page.locator('.controls button').evaluateAll((buttons) =>
     buttons
       .filter((b) => b.offsetParent !== null)
@@ -166,14 +160,14 @@ test('Invite copies the link; at phone size every control is a large, named touc
   assert.ok(inline, 'every video plays inline');
   // Touch devices may get the share sheet instead; the copy button in the waiting state copies.
   await page.locator('#wait-copy').click();
-  await page.waitForFunction(async (url) => (await navigator.clipboard.readText()) === url, `${stack.url}/${room}`);
+  await page.waitForFunction(async (url) => (await navigator.clipboard.readText()) === url, `${suite.stack.url}/${room}`);
 });
 
 test('switching the microphone mid-call keeps audio flowing to the other side', async () => {
   const room = roomCode();
-  const a = await join(browser, stack.url, room);
+  const a = await join(suite.browser, suite.stack.url, room);
   open.push(a);
-  const b = await join(browser, stack.url, room);
+  const b = await join(suite.browser, suite.stack.url, room);
   open.push(b);
   await waitConnected(a.page, [b.id]);
   await waitConnected(b.page, [a.id]);
@@ -201,9 +195,9 @@ test('ICE servers are refreshed before they expire and applied to live connectio
   });
   t.after(() => short.stop());
   const room = roomCode();
-  const a = await join(browser, short.url, room);
+  const a = await join(suite.browser, short.url, room);
   open.push(a);
-  const b = await join(browser, short.url, room);
+  const b = await join(suite.browser, short.url, room);
   open.push(b);
   await waitConnected(a.page, [b.id]);
   const username = () =>
@@ -224,17 +218,17 @@ test('ICE servers are refreshed before they expire and applied to live connectio
   assert.deepEqual(panicsIn(short.log()), []);
 });
 
-test('Web Share where the browser has it: the share sheet gets the invite link; a cancelled sheet is silent', async () => {
+test('Web Share where the suite.browser has it: the share sheet gets the invite link; a cancelled sheet is silent', async () => {
   // Chromium on Linux has no Web Share implementation (navigator.share is absent, so the button
   // must stay hidden); the share sheet is the operating system's, so on a touch device the
   // test stands in for it with a navigator.share that records what it was given.
   const room = roomCode();
-  const desktop = await join(browser, stack.url, room);
+  const desktop = await join(suite.browser, suite.stack.url, room);
   open.push(desktop);
   assert.equal(await desktop.page.evaluate(() => 'share' in navigator), false);
   assert.equal(await desktop.page.locator('#wait-share').isVisible(), false, 'no Share button without Web Share');
 
-  const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  const ctx = await suite.browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
   const page = await ctx.newPage();
   const p = { ctx, page, errors: [] };
   page.on('pageerror', (e) => p.errors.push(e.message));
@@ -254,11 +248,11 @@ test('Web Share where the browser has it: the share sheet gets the invite link; 
     };
   });
   const other = roomCode();
-  await page.goto(`${stack.url}/${other}`);
+  await page.goto(`${suite.stack.url}/${other}`);
   await page.waitForFunction(() => document.body.dataset.view === 'prejoin');
   await page.getByRole('button', { name: 'Join', exact: true }).click();
   await page.waitForFunction(() => document.body.dataset.signaling === 'open');
-  const url = `${stack.url}/${other}`;
+  const url = `${suite.stack.url}/${other}`;
   await page.getByRole('button', { name: 'Share…' }).click();
   await page.waitForFunction(() => window.__shared.length === 1);
   const first = await page.evaluate(() => window.__shared[0]);
@@ -279,7 +273,7 @@ test('status changes are announced to screen readers', async () => {
   const room = roomCode();
   // Narrower than 1000 px, so the chat panel is closed and new messages are announced (with the
   // panel open, the chat log itself is a polite live region).
-  const a = await join(browser, stack.url, room, { width: 800, name: 'Ana' });
+  const a = await join(suite.browser, suite.stack.url, room, { width: 800, name: 'Ana' });
   open.push(a);
   const region = await a.page.locator('#announcer').evaluate((el) => ({ live: el.getAttribute('aria-live'), atomic: el.getAttribute('aria-atomic') }));
   assert.deepEqual(region, { live: 'polite', atomic: 'true' });
@@ -288,7 +282,7 @@ test('status changes are announced to screen readers', async () => {
   await recordAnnouncements(a.page);
   const said = (text) => a.page.waitForFunction((t) => window.__announced.includes(t), text, { timeout: 15_000 });
 
-  const b = await join(browser, stack.url, room, { name: 'Bo' });
+  const b = await join(suite.browser, suite.stack.url, room, { name: 'Bo' });
   open.push(b);
   await said('Bo joined the call');
   await waitConnected(a.page, [b.id]);

@@ -1,23 +1,17 @@
 // The call app end to end in headless Chromium with fake media, against the real local Worker
 // (wrangler dev): media, mesh, room full, chat, files, mute/camera state, screen share, hang-up.
 // Run: node --test --test-concurrency=1 tests/browser/call.test.mjs   (after `make worker`)
-import { test, before, after, afterEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { startWorker, roomCode, waitFor as poll } from '../support/stack.mjs';
+import { roomCode, waitFor as poll } from '../support/stack.mjs';
 import {
-  launchBrowser, openRoom, join, tiles, waitTile, waitConnected, peerStats, waitVideoFlowing, closeChecked, shutdown,
+  openRoom, join, tiles, waitTile, waitConnected, peerStats, waitVideoFlowing, browserSuite,
 } from '../support/browser.mjs';
 
-let stack;
-let browser;
-const open = []; // participants of the running test, closed after it
-before(async () => {
-  [stack, browser] = await Promise.all([startWorker(), launchBrowser()]);
-});
-afterEach(() => closeChecked(open));
-after(() => shutdown(browser, [stack]));
+const suite = browserSuite();
+const { open } = suite; // participants of the running test, closed after it
 
 const waitFor = (check, what, timeout = 15_000) => poll(check, { timeout, interval: 200, what });
 
@@ -25,7 +19,7 @@ async function joinAll(room, n, opts) {
   const ps = [];
   // One after the other, as people do; also keeps "who offers" deterministic (the newcomer).
   for (let i = 0; i < n; i++) {
-    const p = await join(browser, stack.url, room, opts);
+    const p = await join(suite.browser, suite.stack.url, room, opts);
     open.push(p);
     ps.push(p);
   }
@@ -65,7 +59,7 @@ test('4 peers fill the room; a 5th sees "room full"', async () => {
   const room = roomCode();
   const ps = await joinAll(room, 4);
   assert.equal(new Set(ps.map((p) => p.id)).size, 4);
-  const fifth = await openRoom(browser, stack.url, room);
+  const fifth = await openRoom(suite.browser, suite.stack.url, room);
   open.push(fifth);
   await fifth.page.getByRole('button', { name: 'Join', exact: true }).click();
   await fifth.page.waitForFunction(() => document.body.dataset.signaling === 'full', null, { timeout: 15_000 });

@@ -3,25 +3,19 @@
 // renegotiating, and choosing a speaker routes every remote participant's audio to it
 // (setSinkId), including participants who join later.
 // Run: node --test --test-concurrency=1 tests/browser/devices.test.mjs   (after `make worker`)
-import { test, before, after, afterEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startWorker, roomCode } from '../support/stack.mjs';
-import { launchBrowser, join, waitConnected, waitVideoFlowing, peerStats, closeChecked, shutdown } from '../support/browser.mjs';
+import { roomCode } from '../support/stack.mjs';
+import { join, waitConnected, waitVideoFlowing, peerStats, browserSuite } from '../support/browser.mjs';
 
-let stack;
-let browser;
-const open = [];
-before(async () => {
-  [stack, browser] = await Promise.all([startWorker(), launchBrowser()]);
-});
-afterEach(() => closeChecked(open));
-after(() => shutdown(browser, [stack]));
+const suite = browserSuite();
+const { open } = suite; // participants of the running test, closed after it
 
 async function pair() {
   const room = roomCode();
-  const a = await join(browser, stack.url, room);
+  const a = await join(suite.browser, suite.stack.url, room);
   open.push(a);
-  const b = await join(browser, stack.url, room);
+  const b = await join(suite.browser, suite.stack.url, room);
   open.push(b);
   await Promise.all([waitConnected(a.page, [b.id]), waitConnected(b.page, [a.id])]);
   return [a, b, room];
@@ -87,7 +81,7 @@ test('choosing a speaker routes every remote participant\u2019s audio to it, als
   await a.page.waitForFunction((id) => [...document.querySelectorAll('.tile.remote video')].every((v) => v.sinkId === id), choice.value);
 
   // A third participant's tile plays through the chosen speaker from the start.
-  const c = await join(browser, stack.url, room);
+  const c = await join(suite.browser, suite.stack.url, room);
   open.push(c);
   await waitConnected(a.page, [b.id, c.id]);
   await a.page.waitForFunction((id) => {

@@ -3,27 +3,21 @@
 // the whole time (bytesReceived sampled through the outage), and the session must resume with
 // the same peer ids and the same RTCPeerConnections, with signaling usable again afterwards.
 // Run: node --test --test-concurrency=1 tests/browser/resilience.test.mjs   (after `make worker`)
-import { test, before, after, afterEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startWorker, roomCode } from '../support/stack.mjs';
+import { roomCode } from '../support/stack.mjs';
 import {
-  launchBrowser, join, waitConnected, waitVideoFlowing, closeChecked, shutdown, sampleBytes, strictlyIncreasing, selfId,
+  join, waitConnected, waitVideoFlowing, sampleBytes, strictlyIncreasing, selfId, browserSuite,
 } from '../support/browser.mjs';
 
-let stack;
-let browser;
-const open = [];
-before(async () => {
-  [stack, browser] = await Promise.all([startWorker(), launchBrowser()]);
-});
-afterEach(() => closeChecked(open));
-after(() => shutdown(browser, [stack]));
+const suite = browserSuite();
+const { open } = suite; // participants of the running test, closed after it
 
 async function connectedPair() {
   const room = roomCode();
-  const a = await join(browser, stack.url, room);
+  const a = await join(suite.browser, suite.stack.url, room);
   open.push(a);
-  const b = await join(browser, stack.url, room);
+  const b = await join(suite.browser, suite.stack.url, room);
   open.push(b);
   await Promise.all([waitConnected(a.page, [b.id]), waitConnected(b.page, [a.id])]);
   await Promise.all([waitVideoFlowing(a.page, b.id, { frames: 5 }), waitVideoFlowing(b.page, a.id, { frames: 5 })]);
@@ -102,7 +96,7 @@ test('WebSocket dropped mid-call: media keeps flowing and the session resumes wi
 test('dev server restarted mid-call (the deploy case): media keeps flowing and both sides resume', async (t) => {
   const [a, b] = await connectedPair();
   const sampler = sampleBytes([[a.page, b.id], [b.page, a.id]], { interval: 400 });
-  await stack.restart();
+  await suite.stack.restart();
   await Promise.all([a, b].map((p) => p.page.waitForFunction(() =>
     window.__signaling.length > 0 && document.body.dataset.signaling === 'open', null, { timeout: 30_000 })));
   await waitVideoFlowing(a.page, b.id, { frames: 3 });

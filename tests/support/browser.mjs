@@ -5,7 +5,8 @@
 // reached through window.pinhole.call).
 import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
-import { waitFor, panicsIn } from './stack.mjs';
+import { before, after, afterEach } from 'node:test';
+import { waitFor, panicsIn, startWorker } from './stack.mjs';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const CHROMIUM_ARGS = [
@@ -237,6 +238,22 @@ export async function shutdown(browser, stacks, others = []) {
   const panics = stacks.flatMap((s) => (s ? panicsIn(s.log()) : []));
   await Promise.all([...stacks, ...others].map((s) => s?.stop()));
   assert.deepEqual(panics, [], 'the runtime log shows a panic or uncaught error');
+}
+
+/**
+ * The usual file-level set-up of a browser suite: one Worker and one browser for the file, the
+ * participants each test pushes to `open` closed (and checked for page errors) after it, and
+ * everything shut down (and the runtime log checked for panics) at the end.
+ * Returns `{ stack, browser, open }`, filled in once the file's `before` hook has run.
+ */
+export function browserSuite() {
+  const suite = { stack: null, browser: null, open: [] };
+  before(async () => {
+    [suite.stack, suite.browser] = await Promise.all([startWorker(), launchBrowser()]);
+  });
+  afterEach(() => closeChecked(suite.open));
+  after(() => shutdown(suite.browser, [suite.stack]));
+  return suite;
 }
 
 /** The TURN username/credential the page's own origin hands out now (GET /api/ice-servers). */
