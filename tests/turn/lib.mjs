@@ -14,6 +14,7 @@ import { mkdtempSync, writeFileSync, readFileSync, chmodSync, existsSync, rmSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { waitFor as poll } from "../support/stack.mjs";
 
 const execFileP = promisify(execFile);
 
@@ -72,23 +73,10 @@ export async function freePort() {
   }
 }
 
-/** Poll `fn` until it returns a truthy value or the deadline passes. */
-export async function waitFor(fn, { timeoutMs = 10000, intervalMs = 50, what = "condition" } = {}) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last.message}` : ""}`);
-    }
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
+/** Poll `fn` until it returns a truthy value or the deadline passes (stack.mjs's waitFor, with
+ * this suite's option names). */
+export const waitFor = (fn, { timeoutMs = 10000, intervalMs = 50, what = "condition" } = {}) =>
+  poll(fn, { timeout: timeoutMs, interval: intervalMs, what });
 
 // ---------------------------------------------------------------------------------------------
 // turnadmin
