@@ -192,36 +192,6 @@ PeerServer({ host: '127.0.0.1', port: ${port} }, () => console.log('ready'));`;
   };
 }
 
-/**
- * What every Room Durable Object has stored: `{ rows, alarm }` per object id, as
- * `roomStorage()` in tests/support/stack.mjs reads it, but with two sqlite3 processes in all
- * instead of a few per object, so the thousand-odd rooms of a soak are checked in seconds.
- * Read-only; workerd keeps writing meanwhile.
- */
-export function allRoomStorage(state) {
-  const dir = join(state, 'v3', 'do', 'pinhole-Room');
-  if (!existsSync(dir)) return {};
-  const ids = readdirSync(dir).filter((f) => f.endsWith('.sqlite') && f !== 'metadata.sqlite').map((f) => f.slice(0, -7));
-  // File names are object ids (hex) minted by workerd, so they are safe inside the script.
-  const open = (file) => `.open --readonly "${join(dir, file)}"\n`;
-  const run = (script) =>
-    execFileSync('sqlite3', ['-batch', '-bail', ':memory:'], { input: script, encoding: 'utf8', maxBuffer: 256 << 20 })
-      .split('\n').filter(Boolean).map((l) => l.split('|'));
-  const out = Object.fromEntries(ids.map((id) => [id, { rows: 0, alarm: false }]));
-  let script = ids
-    .map((id) => `${open(`${id}.sqlite`)}SELECT '${id}', name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%';\n`)
-    .join('');
-  if (existsSync(join(dir, 'metadata.sqlite'))) script += `${open('metadata.sqlite')}SELECT '', actor_id FROM _cf_ALARM;\n`;
-  const tables = [];
-  for (const [id, name] of run(script)) {
-    if (id === '') out[name] = { ...(out[name] ?? { rows: 0 }), alarm: true };
-    else tables.push([id, name]);
-  }
-  const counts = tables.map(([id, t]) => `${open(`${id}.sqlite`)}SELECT '${id}', count(*) FROM "${t.replaceAll('"', '""')}";\n`);
-  for (const [id, n] of counts.length ? run(counts.join('')) : []) out[id].rows += Number(n);
-  return out;
-}
-
 /** Runs `fn` over `items` with at most `limit` in flight. */
 export async function pool(items, limit, fn) {
   const out = new Array(items.length);

@@ -26,10 +26,10 @@
 // timeout is fixed at 10 s. Every wait has a deadline and the whole run a cap.
 import { parseArgs } from 'node:util';
 import { loadavg } from 'node:os';
-import { startWorker, roomCode, fakeIp, panicsIn } from '../tests/support/stack.mjs';
+import { startWorker, roomCode, fakeIp, panicsIn, roomStorage } from '../tests/support/stack.mjs';
 import {
   WebSocket, percentiles, rssKiB, fdCount, cpuSeconds, workerdPids, machineHeader, candidate,
-  joinPinhole, allRoomStorage, pool, sleep, waitFor,
+  joinPinhole, pool, sleep, waitFor,
 } from './lib.mjs';
 
 const { values: opt } = parseArgs({
@@ -434,7 +434,7 @@ try {
 
   // Every room used is empty again: no stored rows, no alarm (workerd's SQLite files, read-only).
   const st0 = performance.now();
-  const storage = Object.values(allRoomStorage(stack.state));
+  const storage = Object.values(roomStorage(stack.state));
   const stMs = performance.now() - st0;
   const leftRows = storage.filter((s) => s.rows > 0).length;
   const leftAlarms = storage.filter((s) => s.alarm).length;

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startWorker, roomCode, panicsIn, waitFor as poll } from '../support/stack.mjs';
-import { join, waitConnected, peerStats, recordAnnouncements, browserSuite } from '../support/browser.mjs';
+import { join, joinPair, waitConnected, peerStats, recordAnnouncements, browserSuite } from '../support/browser.mjs';
 
 const suite = browserSuite();
 const { open } = suite; // participants of the running test, closed after it
@@ -100,11 +100,7 @@ test('camera and microphone denied: clear help, and joining without media still 
 });
 
 test('keyboard shortcuts toggle mute, but not while typing a message; Details shows the path', async () => {
-  const room = roomCode();
-  const a = await join(suite.browser, suite.stack.url, room);
-  open.push(a);
-  const b = await join(suite.browser, suite.stack.url, room);
-  open.push(b);
+  const [a, b] = await joinPair(suite.browser, suite.stack.url, open);
   await waitConnected(a.page, [b.id], { path: 'direct' });
   const mute = a.page.locator('#btn-mute');
   assert.equal(await mute.getAttribute('aria-pressed'), 'false');
@@ -164,11 +160,7 @@ test('Invite copies the link; at phone size every control is a large, named touc
 });
 
 test('switching the microphone mid-call keeps audio flowing to the other side', async () => {
-  const room = roomCode();
-  const a = await join(suite.browser, suite.stack.url, room);
-  open.push(a);
-  const b = await join(suite.browser, suite.stack.url, room);
-  open.push(b);
+  const [a, b] = await joinPair(suite.browser, suite.stack.url, open);
   await waitConnected(a.page, [b.id]);
   await waitConnected(b.page, [a.id]);
   if (!(await a.page.locator('#sel-mic').isVisible())) await a.page.locator('#btn-settings').click();

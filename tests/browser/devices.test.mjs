@@ -5,18 +5,13 @@
 // Run: node --test --test-concurrency=1 tests/browser/devices.test.mjs   (after `make worker`)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { roomCode } from '../support/stack.mjs';
-import { join, waitConnected, waitVideoFlowing, peerStats, browserSuite } from '../support/browser.mjs';
+import { join, joinPair, waitConnected, waitVideoFlowing, peerStats, browserSuite } from '../support/browser.mjs';
 
 const suite = browserSuite();
 const { open } = suite; // participants of the running test, closed after it
 
 async function pair() {
-  const room = roomCode();
-  const a = await join(suite.browser, suite.stack.url, room);
-  open.push(a);
-  const b = await join(suite.browser, suite.stack.url, room);
-  open.push(b);
+  const [a, b, room] = await joinPair(suite.browser, suite.stack.url, open);
   await Promise.all([waitConnected(a.page, [b.id]), waitConnected(b.page, [a.id])]);
   return [a, b, room];
 }

@@ -9,9 +9,9 @@ import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { startWorker, startCoturn, roomCode } from '../support/stack.mjs';
+import { startWorker, startCoturn } from '../support/stack.mjs';
 import {
-  launchBrowser, join, waitConnected, waitTile, waitVideoFlowing, closeChecked, shutdown, recordAnnouncements, announcements,
+  launchBrowser, joinPair, waitConnected, waitTile, waitVideoFlowing, closeChecked, shutdown, recordAnnouncements, announcements,
 } from '../support/browser.mjs';
 
 const SECRET = randomBytes(24).toString('base64url'); // test-only, never printed
@@ -38,11 +38,7 @@ const localUfrag = (page, peerId) => page.evaluate((id) =>
   /a=ice-ufrag:(\S+)/.exec(window.pinhole.call.participants.get(id).peer.pc.localDescription.sdp)[1], peerId);
 
 test('a dead relay path: automatic ICE restart with fresh credentials; chat and a file sent meanwhile arrive', async (t) => {
-  const room = roomCode();
-  const a = await join(browser, stack.url, room, { relay: true });
-  open.push(a);
-  const b = await join(browser, stack.url, room, { relay: true });
-  open.push(b);
+  const [a, b] = await joinPair(browser, stack.url, open, { relay: true });
   await Promise.all([waitConnected(a.page, [b.id], { path: 'relay' }), waitConnected(b.page, [a.id], { path: 'relay' })]);
   await Promise.all([waitVideoFlowing(a.page, b.id, { frames: 5 }), waitVideoFlowing(b.page, a.id, { frames: 5 })]);
 

@@ -6,7 +6,7 @@ import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { startWorker, startCoturn, roomCode, waitFor } from '../support/stack.mjs';
-import { launchBrowser, join, waitConnected, peerStats, waitVideoFlowing, closeChecked, shutdown, turnCredentials } from '../support/browser.mjs';
+import { launchBrowser, join, joinPair, waitConnected, peerStats, waitVideoFlowing, closeChecked, shutdown, turnCredentials } from '../support/browser.mjs';
 import { TurnClient } from '../turn/lib.mjs';
 
 // Test-only secrets, never printed.
@@ -26,16 +26,9 @@ before(async () => {
 afterEach(() => closeChecked(open));
 after(() => shutdown(browser, [good, bad], [coturn]));
 
-async function pair(stack, room) {
-  const a = await join(browser, stack.url, room, { relay: true });
-  open.push(a);
-  const b = await join(browser, stack.url, room, { relay: true });
-  open.push(b);
-  return [a, b];
-}
 
 test('a relay-only call connects through the local coturn', async () => {
-  const [a, b] = await pair(good, roomCode());
+  const [a, b] = await joinPair(browser, good.url, open, { relay: true });
   await Promise.all([
     waitConnected(a.page, [b.id], { path: 'relay' }),
     waitConnected(b.page, [a.id], { path: 'relay' }),
@@ -49,7 +42,7 @@ test('a relay-only call connects through the local coturn', async () => {
 });
 
 test('with a TURN secret coturn does not know, a relay-only call does not connect', async () => {
-  const [a, b] = await pair(bad, roomCode());
+  const [a, b] = await joinPair(browser, bad.url, open, { relay: true });
   // Record any moment either tile reaches "connected" (not just its state at the end).
   for (const p of [a, b]) {
     await p.page.evaluate(() => {

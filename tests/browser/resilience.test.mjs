@@ -5,20 +5,15 @@
 // Run: node --test --test-concurrency=1 tests/browser/resilience.test.mjs   (after `make worker`)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { roomCode } from '../support/stack.mjs';
 import {
-  join, waitConnected, waitVideoFlowing, sampleBytes, strictlyIncreasing, selfId, browserSuite,
+  joinPair, waitConnected, waitVideoFlowing, sampleBytes, strictlyIncreasing, selfId, browserSuite,
 } from '../support/browser.mjs';
 
 const suite = browserSuite();
 const { open } = suite; // participants of the running test, closed after it
 
 async function connectedPair() {
-  const room = roomCode();
-  const a = await join(suite.browser, suite.stack.url, room);
-  open.push(a);
-  const b = await join(suite.browser, suite.stack.url, room);
-  open.push(b);
+  const [a, b] = await joinPair(suite.browser, suite.stack.url, open);
   await Promise.all([waitConnected(a.page, [b.id]), waitConnected(b.page, [a.id])]);
   await Promise.all([waitVideoFlowing(a.page, b.id, { frames: 5 }), waitVideoFlowing(b.page, a.id, { frames: 5 })]);
   for (const [me, other] of [[a, b], [b, a]]) await mark(me.page, other.id);

@@ -6,7 +6,7 @@
 import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
 import { before, after, afterEach } from 'node:test';
-import { waitFor, panicsIn, startWorker } from './stack.mjs';
+import { waitFor, panicsIn, startWorker, roomCode } from './stack.mjs';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const CHROMIUM_ARGS = [
@@ -82,6 +82,16 @@ export async function join(browser, base, room, opts = {}) {
   await p.page.getByRole('button', { name: 'Join', exact: true }).click();
   p.id = await waitSignaling(p.page, 'open');
   return p;
+}
+
+/** Two participants join `room` (default: a fresh one), each pushed to `open` for the after-test
+ * checks; resolves with `[a, b, room]`. `opts` as for openRoom (e.g. `{ relay: true }`). */
+export async function joinPair(browser, base, open, opts = {}, room = roomCode()) {
+  const a = await join(browser, base, room, opts);
+  open.push(a);
+  const b = await join(browser, base, room, opts);
+  open.push(b);
+  return [a, b, room];
 }
 
 /** Waits for body[data-signaling=state]; returns body[data-peer-id]. */
