@@ -1,8 +1,11 @@
 // Load: N rooms × 4 peers run a realistic signaling script at once against the local runtime
 // (`wrangler dev`, workerd) and, with --peerjs, the same workload against PeerJS server (npm
 // `peer`) in the same run, side by side. Prints figures and Pinhole/PeerJS ratios.
-// Run (after `make worker`): node bench/load.mjs [--rooms 200] [--peerjs] [--ramp-seconds 30]
-//      [--cap-seconds 240] [--via proxy|runtime] [--no-deflate]
+// Run (after `make worker`): node bench/load.mjs [--rooms 200] [--peerjs] [--baseline]
+//      [--ramp-seconds 30] [--cap-seconds 240] [--via proxy|runtime] [--no-deflate]
+// --baseline also runs the workload against bench/baseline/, the smallest JavaScript Durable
+// Object that relays by addressee (no validation, limits or resume): the floor the Durable
+// Object design sets on this machine, under the same runtime and the same --via/--no-deflate.
 // --via runtime connects Pinhole's clients to the runtime workerd's own port instead of wrangler
 // dev's public one, skipping the dev proxy (never present in production). --no-deflate makes the
 // clients not offer permessage-deflate (browsers always offer it; workerd accepts it, PeerJS
@@ -15,7 +18,8 @@
 // messages are counted. Bounded by --rooms and by --cap-seconds per server.
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import { startWorker, roomCode } from '../tests/support/stack.mjs';
+import { join as joinPath } from 'node:path';
+import { startWorker, roomCode, ROOT } from '../tests/support/stack.mjs';
 import {
   WebSocket, percentiles, rssKiB, cpuSeconds, workerdPids, assertSameRuntime, machineHeader, candidate, joinPinhole, leavePinhole, pool, sleep,
   startPeerServer, runtimeEntry,
@@ -25,6 +29,7 @@ const { values: opt } = parseArgs({
   options: {
     rooms: { type: 'string', default: '200' },
     peerjs: { type: 'boolean', default: false },
+    baseline: { type: 'boolean', default: false },
     'ramp-seconds': { type: 'string', default: '30' },
     'cap-seconds': { type: 'string', default: '240' },
     via: { type: 'string', default: 'proxy' },
@@ -44,13 +49,16 @@ const PAIRS = [[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]];
 const PER_ROOM = PAIRS.length * 2 * (1 + CANDIDATES);
 const SDP = `v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n${'a=fingerprint:sha-256 AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89\r\n'.repeat(20)}`;
 
-/** Pinhole: rooms are Durable Objects; a signal names its addressee, the server stamps `from`. */
-async function pinholeServer() {
-  // Bucket at its maximum so it never drops a message of the script; see docs/PERFORMANCE.md.
-  const stack = await startWorker({ vars: { MSG_RATE_PER_SECOND: '1000', MSG_BURST: '10000' } });
+/** Pinhole: rooms are Durable Objects; a signal names its addressee, the server stamps `from`.
+ * The baseline Worker speaks enough of the same protocol to run the same clients. */
+async function pinholeServer(name = 'Pinhole') {
+  const stack = await startWorker(name === 'Pinhole'
+    // Bucket at its maximum so it never drops a message of the script; see docs/PERFORMANCE.md.
+    ? { vars: { MSG_RATE_PER_SECOND: '1000', MSG_BURST: '10000' } }
+    : { config: joinPath(ROOT, 'bench', 'baseline', 'wrangler.toml') });
   const base = opt.via === 'runtime' ? (await runtimeEntry(workerdPids().runtime)).replace(/^http/, 'ws') : null;
   return {
-    name: 'Pinhole',
+    name,
     pids: () => {
       const p = workerdPids();
       return { server: p.runtime, proxy: p.proxy, check: () => assertSameRuntime(p) };
@@ -113,6 +121,7 @@ async function run(server) {
   const stats = { delivered: 0, duplicated: 0, misrouted: 0, crossRoom: 0, otherFrames: 0 };
   const seen = new Set();
   const oneWay = [];
+  const byKind = { offer: [], answer: [], candidate: [] };
   let firstSend = Infinity, lastDelivery = 0;
   const rooms = [];
 
@@ -138,6 +147,7 @@ async function run(server) {
     stats.delivered++;
     lastDelivery = now;
     oneWay.push(now - d.t);
+    byKind[d.kind].push(now - d.t);
     if (d.kind === 'offer') {
       send(r, me, d.src, 'answer', 0, { sdp: SDP });
       trickle(r, me, d.src);
@@ -211,20 +221,25 @@ async function run(server) {
     name: server.name, outcome, expected, ...stats, lost: expected - stats.delivered,
     connectSeconds: connectSeconds.toFixed(1), join: percentiles(joinMs), allLeft: allLeft.toFixed(1), seconds: seconds.toFixed(2),
     msgsPerSecond: Math.round(stats.delivered / seconds), offeredPerSecond: RAMP_MS ? Math.round(expected / (RAMP_MS / 1000)) : 'flat out',
-    latency: percentiles(oneWay), baseline, connected, cpuUsed, extensions: rooms[0]?.peers[0]?.extensions,
+    latency: percentiles(oneWay), byKind: Object.fromEntries(Object.entries(byKind).map(([k, xs]) => [k, percentiles(xs)])), baseline, connected, cpuUsed, extensions: rooms[0]?.peers[0]?.extensions,
     bytesPerConn: perConn('server'), proxyBytesPerConn: connected.proxy ? perConn('proxy') : undefined,
   };
 }
 
 function report(x) {
   console.log(`\n${x.name}: ${ROOMS} rooms × ${PEERS} peers, ${x.expected} signals expected (${x.outcome === 'cap' ? 'CAP REACHED' : 'completed'})`);
-  console.log(`  clients ${DEFLATE ? 'offer' : 'do not offer'} permessage-deflate; negotiated: ${x.extensions || 'none'}${x.name === 'Pinhole' ? `; connected via ${opt.via === 'runtime' ? 'the runtime workerd directly' : 'wrangler dev\'s proxy'}` : ''}`);
+  console.log(`  clients ${DEFLATE ? 'offer' : 'do not offer'} permessage-deflate; negotiated: ${x.extensions || 'none'}${x.name !== 'PeerJS' ? `; connected via ${opt.via === 'runtime' ? 'the runtime workerd directly' : 'wrangler dev\'s proxy'}` : ''}`);
   console.log(`  joined all ${ROOMS * PEERS} sockets in ${x.connectSeconds} s (${CONNECT_CONCURRENCY} rooms joining at a time); connect + welcome ms: p50 ${x.join.p50}  p99 ${x.join.p99}`);
   console.log(`  delivered ${x.delivered}, lost ${x.lost}, duplicated ${x.duplicated}, misrouted ${x.misrouted}, cross-room ${x.crossRoom}; other frames ${x.otherFrames}`);
   console.log(`  last room left ${x.allLeft} s after the first signal`);
   console.log(`  throughput ${x.msgsPerSecond} msg/s over ${x.seconds} s (offered: ${x.offeredPerSecond}${RAMP_MS ? ' msg/s on average' : ''})`);
   const l = x.latency;
   console.log(`  one-way relay latency, ms: p50 ${l.p50}  p90 ${l.p90}  p99 ${l.p99}  max ${l.max}`);
+  // Offers are each room's first signals after its peers joined, up to --ramp-seconds earlier:
+  // a room idle that long may have hibernated, and its first event rebuilds it.
+  for (const [kind, k] of Object.entries(x.byKind)) {
+    console.log(`    ${kind} (${k.n}): p50 ${k.p50}  p90 ${k.p90}  p99 ${k.p99}  max ${k.max}`);
+  }
   const c = x.cpuUsed;
   console.log(`  CPU seconds during the script: server ${c.server}${c.proxy ? `, wrangler dev proxy ${c.proxy}` : ''}, load generator ${c.client}`);
   console.log(`  server RSS KiB: idle ${x.baseline.server}, with ${ROOMS * PEERS} idle sockets ${x.connected.server} → ${x.bytesPerConn} B per connection`);
@@ -235,7 +250,10 @@ function report(x) {
 
 console.log(machineHeader(`node bench/load.mjs ${process.argv.slice(2).join(' ')}`.trim()));
 const results = [];
-for (const start of opt.peerjs ? [pinholeServer, peerjsServer] : [pinholeServer]) {
+const servers = [pinholeServer];
+if (opt.baseline) servers.push(() => pinholeServer('Baseline DO'));
+if (opt.peerjs) servers.push(peerjsServer);
+for (const start of servers) {
   const server = await start();
   // Everything is bounded: the script phase by --cap-seconds, the whole server run by this.
   const wall = setTimeout(() => {
@@ -252,12 +270,13 @@ for (const start of opt.peerjs ? [pinholeServer, peerjsServer] : [pinholeServer]
     await server.stop();
   }
   report(results.at(-1));
+
 }
-if (results.length === 2) {
-  const [p, j] = results;
-  const ratio = (a, b) => (Number(a) / Number(b)).toFixed(2);
-  console.log('\nPinhole / PeerJS (latency and memory: lower is better; throughput: higher is better):');
-  console.log(`  p50 latency ${ratio(p.latency.p50, j.latency.p50)}, p99 latency ${ratio(p.latency.p99, j.latency.p99)}`);
-  console.log(`  throughput ${ratio(p.msgsPerSecond, j.msgsPerSecond)}`);
-  console.log(`  memory per idle connection ${ratio(p.bytesPerConn, j.bytesPerConn)} (runtime workerd only; the dev proxy excluded)`);
+const ratio = (a, b) => (Number(a) / Number(b)).toFixed(2);
+for (const other of results.slice(1)) {
+  const p = results[0];
+  console.log(`\nPinhole / ${other.name} (latency and memory: lower is better; throughput: higher is better):`);
+  console.log(`  p50 latency ${ratio(p.latency.p50, other.latency.p50)}, p99 latency ${ratio(p.latency.p99, other.latency.p99)}`);
+  console.log(`  throughput ${ratio(p.msgsPerSecond, other.msgsPerSecond)}`);
+  console.log(`  memory per idle connection ${ratio(p.bytesPerConn, other.bytesPerConn)} (runtime workerd only; the dev proxy excluded)`);
 }

@@ -93,8 +93,8 @@ impl DurableObject for Room {
         self.state
             .accept_websocket_with_tags(&pair.server, &[&conn_tag(conn)]);
         let fx = self.with_room(|room| room.on_open(conn, now()));
-        self.apply(fx).await?;
-        self.sync_alarm(false).await?;
+        let wrote = self.apply(fx).await?;
+        self.sync_alarm(false, wrote).await?;
         Response::from_websocket(pair.client)
     }
 
@@ -115,8 +115,8 @@ impl DurableObject for Room {
             };
             room.on_frame(conn, frame, now(), &mut Rng)
         });
-        self.apply(fx).await?;
-        self.sync_alarm(false).await
+        let wrote = self.apply(fx).await?;
+        self.sync_alarm(false, wrote).await
     }
 
     async fn websocket_close(
@@ -161,7 +161,7 @@ impl DurableObject for Room {
             room.on_alarm(t)
         });
         self.apply(fx).await?;
-        self.sync_alarm(true).await?;
+        self.sync_alarm(true, true).await?;
         Response::ok("")
     }
 }
@@ -227,8 +227,8 @@ impl Room {
             event,
             &format!(",\"room\":\"{}\",\"code\":{code}", self.tag),
         );
-        self.apply(fx).await?;
-        self.sync_alarm(false).await
+        let wrote = self.apply(fx).await?;
+        self.sync_alarm(false, wrote).await
     }
 
     /// Rebuilds the room from storage and the open sockets, once per wake.
@@ -283,12 +283,15 @@ impl Room {
             ),
         );
         *self.loaded.borrow_mut() = Some(Loaded { room, alarm });
-        self.apply(fx).await
+        self.apply(fx).await.map(drop)
     }
 
-    async fn apply(&self, fx: Vec<Effect>) -> Result<()> {
+    /// Carries out the effects in order. Returns whether storage was written, that is, whether
+    /// this event commits anyway (see [`Room::sync_alarm`]).
+    async fn apply(&self, fx: Vec<Effect>) -> Result<bool> {
         let storage = self.state.storage();
         let mut save_roster = false;
+        let mut wrote = false;
         for effect in fx {
             match effect {
                 Effect::Send { conn, text } => {
@@ -317,12 +320,17 @@ impl Room {
                     }
                 }
                 Effect::SaveRoster => save_roster = true,
-                Effect::PutHeld { key, text } => storage.put(&key, text).await?,
+                Effect::PutHeld { key, text } => {
+                    storage.put(&key, text).await?;
+                    wrote = true;
+                }
                 Effect::DeleteHeld { keys } => {
                     storage.delete_multiple(keys).await?;
+                    wrote = true;
                 }
                 Effect::ClearStorage => {
                     save_roster = false;
+                    wrote = true;
                     storage.delete_alarm().await?;
                     storage.delete_all().await?;
                     if let Some(l) = self.loaded.borrow_mut().as_mut() {
@@ -337,6 +345,7 @@ impl Room {
             }
         }
         if save_roster {
+            wrote = true;
             let roster = self.with_room(|room| room.roster());
             if roster.is_empty() {
                 storage.delete(core::ROSTER_KEY).await?;
@@ -344,13 +353,18 @@ impl Room {
                 storage.put(core::ROSTER_KEY, roster).await?;
             }
         }
-        Ok(())
+        Ok(wrote)
     }
 
-    /// Keeps exactly one alarm while anything is in the room and none when it is empty. An
-    /// alarm is only moved earlier, never later: firing early is harmless (the handler just
-    /// reschedules), and it saves a storage write on every message.
-    async fn sync_alarm(&self, fired: bool) -> Result<()> {
+    /// Keeps exactly one alarm while anything is in the room and none when it is empty.
+    ///
+    /// Setting the alarm is a storage write, and every commit delays this room's outgoing
+    /// messages (the output gate) and, locally, every room on the runtime's thread. So an alarm
+    /// is moved earlier whenever the room needs it earlier, but later only when this event
+    /// commits anyway (`wrote`): a join writes the roster, and in the same commit the alarm
+    /// leaves the 10 s join deadline for the 60 s idle one. Firing early is harmless (the
+    /// handler just reschedules); a write per message would not be.
+    async fn sync_alarm(&self, fired: bool, wrote: bool) -> Result<()> {
         let (next, current) = {
             let mut guard = self.loaded.borrow_mut();
             let Some(l) = guard.as_mut() else {
@@ -367,7 +381,7 @@ impl Room {
                 storage.delete_alarm().await?;
                 self.set_cached_alarm(None);
             }
-            (Some(at), cur) if cur.is_none_or(|c| at < c) => {
+            (Some(at), cur) if cur.is_none_or(|c| at < c || (wrote && at > c)) => {
                 let when = js_sys::Date::new(&JsValue::from_f64(at as f64));
                 storage.set_alarm(ScheduledTime::new(when)).await?;
                 self.set_cached_alarm(Some(at));

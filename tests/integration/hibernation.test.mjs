@@ -186,6 +186,37 @@ test('no trace: storage and alarm are gone once everyone has left', async () => 
   assert.deepEqual(ours.filter((l) => l.includes('Secret Name') || l.includes(room)), []);
 });
 
+test('alarm: moved later only in a commit the room makes anyway; relaying writes nothing', async () => {
+  const JOIN_DEADLINE_MS = 10_000;
+  const before = new Set(Object.keys(roomStorage(stack.state)));
+  const room = roomCode('alarm');
+  const alarmOf = (id) => roomStorage(stack.state)[id]?.alarmAt;
+  // An open socket that has not joined needs the alarm at its join deadline.
+  let t = Date.now();
+  const a = await Client.connect(stack.wsUrl(room));
+  const id = await waitFor(() => Object.keys(roomStorage(stack.state)).find((k) => !before.has(k) && alarmOf(k)), { what: 'the join-deadline alarm' });
+  assert.ok(alarmOf(id) <= Date.now() + JOIN_DEADLINE_MS, `alarm at +${alarmOf(id) - t} ms, expected the join deadline`);
+  // The join writes the roster; in that commit the alarm moves to the idle deadline, so no
+  // alarm fires (and wakes the room) 10 s after every connect.
+  t = Date.now();
+  await a.joinRoom();
+  // (3 s: well before the old alarm would fire and reschedule by itself.)
+  await waitFor(() => alarmOf(id) >= t + IDLE_S * 1000 - 1000, { timeout: 3000, what: `the alarm to move to the idle deadline (at +${alarmOf(id) - t} ms)` });
+  // A second socket pulls it back to its own join deadline, and its join pushes it out again.
+  const b = await Client.connect(stack.wsUrl(room));
+  await waitFor(() => alarmOf(id) <= Date.now() + JOIN_DEADLINE_MS, { timeout: 3000, what: 'the alarm to move to the new join deadline' });
+  t = Date.now();
+  await b.joinRoom();
+  await waitFor(() => alarmOf(id) >= t + IDLE_S * 1000 - 1000, { timeout: 3000, what: 'the alarm to move to the idle deadline again' });
+  // Relaying keeps the peers alive without writing: the stored alarm does not move.
+  const settled = alarmOf(id);
+  for (let i = 0; i < 20; i++) a.signal(b.id, { i });
+  await b.next((m) => m.type === 'signal' && m.data.i === 19);
+  assert.equal(alarmOf(id), settled, 'relaying moved the stored alarm');
+  await Promise.all([a.leave(), b.leave()]);
+  await waitFor(() => !roomStorage(stack.state)[id]?.alarm, { what: 'the alarm to be deleted' });
+});
+
 test('liveness: a silent socket is closed and its peer leaves after grace; a pinging one stays', async () => {
   const room = roomCode('live');
   const silent = await Client.join(stack.wsUrl(room));

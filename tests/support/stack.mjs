@@ -252,7 +252,8 @@ export function panicsIn(log) {
 
 /**
  * What a Room Durable Object has stored, read from workerd's SQLite files under `state`:
- * `{ rows, alarm }` per object id (file name). Read-only; workerd keeps writing meanwhile.
+ * `{ rows, alarm, alarmAt }` per object id (file name; `alarmAt` in ms since the epoch, when an
+ * alarm is set). Read-only; workerd keeps writing meanwhile.
  * Two sqlite3 processes in all, however many objects, so a soak's thousand rooms take seconds.
  */
 export function roomStorage(state) {
@@ -268,10 +269,11 @@ export function roomStorage(state) {
   let script = ids
     .map((id) => `${open(`${id}.sqlite`)}SELECT '${id}', name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%';\n`)
     .join('');
-  if (existsSync(join(dir, 'metadata.sqlite'))) script += `${open('metadata.sqlite')}SELECT '', actor_id FROM _cf_ALARM;\n`;
+  // workerd keeps alarm times in nanoseconds since the epoch.
+  if (existsSync(join(dir, 'metadata.sqlite'))) script += `${open('metadata.sqlite')}SELECT '', actor_id, scheduled_time / 1000000 FROM _cf_ALARM;\n`;
   const tables = [];
-  for (const [id, name] of run(script)) {
-    if (id === '') out[name] = { ...(out[name] ?? { rows: 0 }), alarm: true };
+  for (const [id, name, at] of run(script)) {
+    if (id === '') out[name] = { ...(out[name] ?? { rows: 0 }), alarm: true, alarmAt: Number(at) };
     else tables.push([id, name]);
   }
   const counts = tables.map(([id, t]) => `${open(`${id}.sqlite`)}SELECT '${id}', count(*) FROM "${t.replaceAll('"', '""')}";\n`);
