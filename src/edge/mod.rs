@@ -7,7 +7,9 @@ mod room;
 use crate::http::{self, ErrorBody, Route};
 use crate::{config, origin, turn};
 use std::sync::atomic::{AtomicBool, Ordering};
-use worker::{event, Context, Env, Headers, Request, Response, Result};
+use worker::wasm_bindgen::JsCast;
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::{event, web_sys, Context, Env, Headers, IntoResponse, Request, Response, Result};
 
 static TURN_WARNED: AtomicBool = AtomicBool::new(false);
 
@@ -68,12 +70,28 @@ fn client_ip(req: &Request) -> String {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<web_sys::Response> {
+    match route(req, env).await? {
+        Routed::Room(resp) => Ok(resp),
+        Routed::Here(resp) => resp
+            .into_raw()
+            .map_err(|e| worker::Error::RustError(e.into().to_string())),
+    }
+}
+
+enum Routed {
+    /// The room's own upgrade response, returned to the runtime untouched (see `forward`).
+    Room(web_sys::Response),
+    Here(Response),
+}
+
+async fn route(req: Request, env: Env) -> Result<Routed> {
     let url = req.url()?;
+    let here = |r: Result<Response>| r.map(Routed::Here);
     match http::route(url.path()) {
-        Route::Health => json(&http::HEALTH, 200),
-        Route::ApiNotFound => error(404, "notFound", None),
-        Route::BadRoomCode(e) => error(400, "badRequest", Some(&e.to_string())),
+        Route::Health => here(json(&http::HEALTH, 200)),
+        Route::ApiNotFound => here(error(404, "notFound", None)),
+        Route::BadRoomCode(e) => here(error(400, "badRequest", Some(&e.to_string()))),
         Route::Signal(code) => {
             let upgrade = req.headers().get("Upgrade")?.unwrap_or_default();
             if !upgrade.eq_ignore_ascii_case("websocket") {
@@ -83,25 +101,38 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
                     Some("connect with a WebSocket upgrade"),
                 )?;
                 resp.headers_mut().set("Upgrade", "websocket")?;
-                return Ok(resp);
+                return Ok(Routed::Here(resp));
             }
             if let Err(e) = config::room_config(|k| var(&env, k)) {
                 worker::console_error!("{e}");
-                return error(500, "internalError", Some("the server is misconfigured"));
+                return here(error(
+                    500,
+                    "internalError",
+                    Some("the server is misconfigured"),
+                ));
             }
             if !allowed(&env, "CONNECT_LIMITER", &client_ip(&req)).await? {
                 log_event("connect_limited", "");
-                return too_many("60");
+                return here(too_many("60"));
             }
-            let stub = env
-                .durable_object("ROOM")?
-                .id_from_name(code.as_str())?
-                .get_stub()?;
-            stub.fetch_with_request(req).await
+            forward(&env, code.as_str(), &req).await.map(Routed::Room)
         }
-        Route::IceServers => ice_servers(&req, &env, &url).await,
-        Route::Asset => env.assets("ASSETS")?.fetch_request(req).await,
+        Route::IceServers => here(ice_servers(&req, &env, &url).await),
+        Route::Asset => here(env.assets("ASSETS")?.fetch_request(req).await),
     }
+}
+
+/// Hands the upgrade request to the room's Durable Object and returns its response object
+/// itself. `Stub::fetch_with_request` would rebuild it as a new `Response` around the same
+/// WebSocket, and the runtime then carries every frame at a much higher cost: locally that
+/// multiplied the relay's p99 several times under compression, and a JavaScript Worker that
+/// rebuilds the response the same way slows down alike (docs/PERFORMANCE.md, *Pass-through*).
+async fn forward(env: &Env, code: &str, req: &Request) -> Result<web_sys::Response> {
+    let ns = env.durable_object("ROOM")?;
+    let ns: &worker::worker_sys::DurableObjectNamespace = ns.as_ref().unchecked_ref();
+    let stub = ns.get(&ns.id_from_name(code)?)?;
+    let resp = JsFuture::from(stub.fetch_with_request(req.inner())?).await?;
+    Ok(resp.unchecked_into())
 }
 
 async fn ice_servers(req: &Request, env: &Env, url: &worker::Url) -> Result<Response> {

@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{
-    durable_object, js_sys, Date, DurableObject, Env, ListOptions, Request, Response, Result,
+    durable_object, js_sys, DurableObject, Env, ListOptions, Request, Response, Result,
     ScheduledTime, State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
 };
 
@@ -35,8 +35,9 @@ impl Entropy for Rng {
     }
 }
 
+/// `Date.now()`, without building a `Date` object on every event as `worker::Date::now` does.
 fn now() -> Millis {
-    Date::now().as_millis()
+    js_sys::Date::now() as Millis
 }
 
 /// What is cached in memory between events; rebuilt after every eviction.
@@ -289,7 +290,8 @@ impl Room {
     /// Carries out the effects in order. Returns whether storage was written, that is, whether
     /// this event commits anyway (see [`Room::sync_alarm`]).
     async fn apply(&self, fx: Vec<Effect>) -> Result<bool> {
-        let storage = self.state.storage();
+        // Fetched from the runtime only by the effects that need it: a relayed message has none.
+        let storage = || self.state.storage();
         let mut save_roster = false;
         let mut wrote = false;
         for effect in fx {
@@ -321,16 +323,17 @@ impl Room {
                 }
                 Effect::SaveRoster => save_roster = true,
                 Effect::PutHeld { key, text } => {
-                    storage.put(&key, text).await?;
+                    storage().put(&key, text).await?;
                     wrote = true;
                 }
                 Effect::DeleteHeld { keys } => {
-                    storage.delete_multiple(keys).await?;
+                    storage().delete_multiple(keys).await?;
                     wrote = true;
                 }
                 Effect::ClearStorage => {
                     save_roster = false;
                     wrote = true;
+                    let storage = storage();
                     storage.delete_alarm().await?;
                     storage.delete_all().await?;
                     if let Some(l) = self.loaded.borrow_mut().as_mut() {
@@ -348,9 +351,9 @@ impl Room {
             wrote = true;
             let roster = self.with_room(|room| room.roster());
             if roster.is_empty() {
-                storage.delete(core::ROSTER_KEY).await?;
+                storage().delete(core::ROSTER_KEY).await?;
             } else {
-                storage.put(core::ROSTER_KEY, roster).await?;
+                storage().put(core::ROSTER_KEY, roster).await?;
             }
         }
         Ok(wrote)
@@ -375,15 +378,17 @@ impl Room {
             }
             (l.room.next_alarm(), l.alarm)
         };
-        let storage = self.state.storage();
         match (next, current) {
             (None, Some(_)) => {
-                storage.delete_alarm().await?;
+                self.state.storage().delete_alarm().await?;
                 self.set_cached_alarm(None);
             }
             (Some(at), cur) if cur.is_none_or(|c| at < c || (wrote && at > c)) => {
                 let when = js_sys::Date::new(&JsValue::from_f64(at as f64));
-                storage.set_alarm(ScheduledTime::new(when)).await?;
+                self.state
+                    .storage()
+                    .set_alarm(ScheduledTime::new(when))
+                    .await?;
                 self.set_cached_alarm(Some(at));
             }
             _ => {}

@@ -161,11 +161,14 @@ test('flood: rateLimited past the burst, then close 1008; the room keeps working
   for (let i = 0; i < 400; i++) a.signal(b.id, i);
   await a.error('rateLimited');
   assert.equal((await a.closedWith(10_000)).code, 1008);
-  const relayed = b.inbox.filter((m) => m.type === 'signal').length;
-  assert.ok(relayed >= 50 && relayed < 400, `relayed ${relayed} of 400`);
   const c = await join(room);
   c.signal(b.id, 'calm');
   await b.next((m) => m.type === 'signal' && m.data === 'calm');
+  // Counted only now: a's close and b's frames travel on different sockets, so the close can
+  // arrive first; the room sends to b in order, so everything relayed from a came before 'calm'.
+  const relayed = b.inbox.filter((m) => m.type === 'signal' && m.data !== 'calm').length;
+  // The burst is 50 and the join took one token; more refill while the flood arrives.
+  assert.ok(relayed >= 49 && relayed < 400, `relayed ${relayed} of 400`);
 });
 
 test('leave: peerLeft to the others and the socket closes 1000', async (t) => {

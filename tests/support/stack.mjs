@@ -218,6 +218,8 @@ export async function startWorker({ vars = {}, port, config: otherConfig } = {})
   await start();
   return {
     port,
+    /** wrangler dev's DevTools inspector port (Chrome DevTools Protocol; e.g. CPU profiles). */
+    inspectorPort: inspector,
     /** wrangler's --persist-to directory (Durable Object SQLite files live under it). */
     state,
     url: `http://127.0.0.1:${port}`,
