@@ -268,6 +268,11 @@ impl Room {
         self.conns.len()
     }
 
+    /// Whether the room still holds this socket (it has not closed it or let it go).
+    pub fn has_conn(&self, conn: ConnId) -> bool {
+        self.conns.contains_key(&conn)
+    }
+
     /// The peer a socket speaks for, if it has joined.
     pub fn peer_of(&self, conn: ConnId) -> Option<&PeerId> {
         self.conns

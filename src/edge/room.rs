@@ -3,8 +3,8 @@
 //! effects. Nothing lives only in memory: after an eviction the room is rebuilt from the
 //! roster and held messages in storage plus each open socket's tag and attachment.
 
-use super::log_event;
 use crate::config;
+use crate::protocol::close;
 use crate::room::{self as core, Attachment, ConnId, Effect, Entropy, Frame, Millis, PeerRecord};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -57,6 +57,10 @@ pub struct Room {
     sockets: RefCell<HashMap<ConnId, WebSocket>>,
     /// First 8 hex digits of the object id: a log tag that is not the room code.
     tag: String,
+    /// Log lines of the current event, written as one `console.log` when it ends: each call
+    /// is costly locally (wrangler dev carries it over the inspector), and a leave that empties
+    /// a room has several lines to say.
+    log: RefCell<Vec<String>>,
 }
 
 impl DurableObject for Room {
@@ -76,27 +80,14 @@ impl DurableObject for Room {
             loaded: RefCell::new(None),
             sockets: RefCell::default(),
             tag,
+            log: RefCell::default(),
         }
     }
 
     async fn fetch(&self, _req: Request) -> Result<Response> {
-        self.ensure_loaded().await?;
-        let pair = WebSocketPair::new()?;
-        let conn = loop {
-            let mut b = [0u8; 8];
-            Rng.fill(&mut b);
-            // 53 bits: attachments pass numbers through JavaScript.
-            let conn = u64::from_le_bytes(b) & ((1 << 53) - 1);
-            if self.socket_uncached(conn).is_none() {
-                break conn;
-            }
-        };
-        self.state
-            .accept_websocket_with_tags(&pair.server, &[&conn_tag(conn)]);
-        let fx = self.with_room(|room| room.on_open(conn, now()));
-        let wrote = self.apply(fx).await?;
-        self.sync_alarm(false, wrote).await?;
-        Response::from_websocket(pair.client)
+        let result = self.open().await;
+        self.flush_log();
+        result
     }
 
     async fn websocket_message(
@@ -104,20 +95,9 @@ impl DurableObject for Room {
         ws: WebSocket,
         message: WebSocketIncomingMessage,
     ) -> Result<()> {
-        let Some(conn) = self.conn_of(&ws) else {
-            let _ = ws.close(Some(1011), Some("unknown socket"));
-            return Ok(());
-        };
-        self.ensure_loaded().await?;
-        let fx = self.with_room(|room| {
-            let frame = match &message {
-                WebSocketIncomingMessage::String(s) => Frame::Text(s),
-                WebSocketIncomingMessage::Binary(b) => Frame::Binary(b.len()),
-            };
-            room.on_frame(conn, frame, now(), &mut Rng)
-        });
-        let wrote = self.apply(fx).await?;
-        self.sync_alarm(false, wrote).await
+        let result = self.message(ws, message).await;
+        self.flush_log();
+        result
     }
 
     async fn websocket_close(
@@ -138,15 +118,64 @@ impl DurableObject for Room {
             _ => 1002,
         };
         let _ = ws.close(Some(code), Some(""));
-        self.forget(&ws, "socket_closed", code).await
+        let result = self.forget(&ws, "socket_closed", code).await;
+        self.flush_log();
+        result
     }
 
     async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
         let _ = ws.close(Some(1011), Some("socket error"));
-        self.forget(&ws, "socket_error", 1011).await
+        let result = self.forget(&ws, "socket_error", 1011).await;
+        self.flush_log();
+        result
     }
 
     async fn alarm(&self) -> Result<Response> {
+        let result = self.fire().await;
+        self.flush_log();
+        result
+    }
+}
+
+impl Room {
+    async fn open(&self) -> Result<Response> {
+        self.ensure_loaded().await?;
+        let pair = WebSocketPair::new()?;
+        let conn = loop {
+            let mut b = [0u8; 8];
+            Rng.fill(&mut b);
+            // 53 bits: attachments pass numbers through JavaScript.
+            let conn = u64::from_le_bytes(b) & ((1 << 53) - 1);
+            if self.socket_uncached(conn).is_none() {
+                break conn;
+            }
+        };
+        self.state
+            .accept_websocket_with_tags(&pair.server, &[&conn_tag(conn)]);
+        let fx = self.with_room(|room| room.on_open(conn, now()));
+        let wrote = self.apply(fx).await?;
+        self.sync_alarm(false, wrote).await?;
+        Response::from_websocket(pair.client)
+    }
+
+    async fn message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
+        let Some(conn) = self.conn_of(&ws) else {
+            let _ = ws.close(Some(1011), Some("unknown socket"));
+            return Ok(());
+        };
+        self.ensure_loaded().await?;
+        let fx = self.with_room(|room| {
+            let frame = match &message {
+                WebSocketIncomingMessage::String(s) => Frame::Text(s),
+                WebSocketIncomingMessage::Binary(b) => Frame::Binary(b.len()),
+            };
+            room.on_frame(conn, frame, now(), &mut Rng)
+        });
+        let wrote = self.apply(fx).await?;
+        self.sync_alarm(false, wrote).await
+    }
+
+    async fn fire(&self) -> Result<Response> {
         self.ensure_loaded().await?;
         let t = now();
         let seen: Vec<(ConnId, Millis)> = self
@@ -165,9 +194,22 @@ impl DurableObject for Room {
         self.sync_alarm(true, true).await?;
         Response::ok("")
     }
-}
 
-impl Room {
+    /// Queues a metadata-only log line: `{"event":…,"room":<tag>…}` plus `fields`.
+    fn log(&self, event: &str, fields: &str) {
+        self.log.borrow_mut().push(format!(
+            "{{\"event\":\"{event}\",\"room\":\"{}\"{fields}}}",
+            self.tag
+        ));
+    }
+
+    fn flush_log(&self) {
+        let lines = std::mem::take(&mut *self.log.borrow_mut());
+        if !lines.is_empty() {
+            worker::console_log!("{}", lines.join("\n"));
+        }
+    }
+
     fn with_room<T>(&self, f: impl FnOnce(&mut core::Room) -> T) -> T {
         let mut guard = self.loaded.borrow_mut();
         // ensure_loaded() ran before every call and nothing unloads: cannot be None.
@@ -223,11 +265,12 @@ impl Room {
         // never idles long enough to be evicted.
         self.sockets.borrow_mut().remove(&conn);
         self.ensure_loaded().await?;
-        let fx = self.with_room(|room| room.on_close(conn, now()));
-        log_event(
-            event,
-            &format!(",\"room\":\"{}\",\"code\":{code}", self.tag),
-        );
+        let (known, fx) = self.with_room(|room| (room.has_conn(conn), room.on_close(conn, now())));
+        // The client closed (or the socket failed). The close that answers one of the room's
+        // own (after `leave`, a timeout, a flood…) is not news: that was logged when it was sent.
+        if known {
+            self.log(event, &format!(",\"code\":{code}"));
+        }
         let wrote = self.apply(fx).await?;
         self.sync_alarm(false, wrote).await
     }
@@ -274,11 +317,10 @@ impl Room {
             return Ok(()); // another event loaded it while this one awaited storage
         }
         let (room, fx) = core::Room::restore(self.cfg.clone(), roster, held, sockets, now());
-        log_event(
+        self.log(
             "room_loaded",
             &format!(
-                ",\"room\":\"{}\",\"peers\":{},\"sockets\":{}",
-                self.tag,
+                ",\"peers\":{},\"sockets\":{}",
                 room.peer_count(),
                 room.conn_count()
             ),
@@ -307,17 +349,17 @@ impl Room {
                         let _ = ws.close(Some(code), Some(reason));
                     }
                     self.sockets.borrow_mut().remove(&conn);
-                    log_event(
-                        "close",
-                        &format!(",\"room\":\"{}\",\"code\":{code}", self.tag),
-                    );
+                    // A normal close only ever follows `leave`, which has its own line.
+                    if code != close::NORMAL {
+                        self.log("close", &format!(",\"code\":{code}"));
+                    }
                 }
                 Effect::Attach { conn, attachment } => {
                     // A socket the runtime already closed refuses a new attachment; it will not
                     // speak again, so the rest of the batch must still run.
                     if let Some(ws) = self.socket(conn) {
                         if ws.serialize_attachment(&attachment).is_err() {
-                            log_event("attach_failed", &format!(",\"room\":\"{}\"", self.tag));
+                            self.log("attach_failed", "");
                         }
                     }
                 }
@@ -339,12 +381,9 @@ impl Room {
                     if let Some(l) = self.loaded.borrow_mut().as_mut() {
                         l.alarm = None;
                     }
-                    log_event("room_cleared", &format!(",\"room\":\"{}\"", self.tag));
+                    self.log("room_cleared", "");
                 }
-                Effect::Log { event, peers } => log_event(
-                    event,
-                    &format!(",\"room\":\"{}\",\"peers\":{peers}", self.tag),
-                ),
+                Effect::Log { event, peers } => self.log(event, &format!(",\"peers\":{peers}")),
             }
         }
         if save_roster {

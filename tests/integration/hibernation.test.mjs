@@ -217,6 +217,22 @@ test('alarm: moved later only in a commit the room makes anyway; relaying writes
   await waitFor(() => !roomStorage(stack.state)[id]?.alarm, { what: 'the alarm to be deleted' });
 });
 
+test('log: one line per room event; the close that answers a leave is not logged again', async () => {
+  const room = roomCode('log');
+  const { clients: [a, b, c], tag } = await joinRoomLogged(room, 3);
+  await a.leave();
+  c.drop(); // no close frame: the runtime reports 1006, the peer enters grace
+  await waitFor(() => events(tag, 'grace_start').length === 1, { what: 'grace_start to be logged' });
+  await b.leave();
+  await waitFor(() => events(tag, 'room_cleared').length === 1, { timeout: (GRACE_S + 10) * 1000, what: 'the room to be cleared after grace' });
+  const count = (name) => events(tag, name).length;
+  assert.deepEqual(
+    Object.fromEntries(['join', 'leave', 'socket_closed', 'close', 'grace_start', 'grace_expired', 'room_cleared'].map((n) => [n, count(n)])),
+    { join: 3, leave: 2, socket_closed: 1, close: 0, grace_start: 1, grace_expired: 1, room_cleared: 1 },
+  );
+  assert.deepEqual(events(tag, 'socket_closed').map((e) => e.code), [1000], '1006 on the wire is answered and logged as 1000');
+});
+
 test('liveness: a silent socket is closed and its peer leaves after grace; a pinging one stays', async () => {
   const room = roomCode('live');
   const silent = await Client.join(stack.wsUrl(room));
