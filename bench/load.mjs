@@ -248,7 +248,9 @@ function report(x) {
   }
 }
 
-console.log(machineHeader(`node bench/load.mjs ${process.argv.slice(2).join(' ')}`.trim()));
+// TMPDIR decides where the runtime keeps its state (e.g. /dev/shm: tmpfs), so it is part of the command.
+const env = process.env.TMPDIR ? `TMPDIR=${process.env.TMPDIR} ` : '';
+console.log(machineHeader(`${env}node bench/load.mjs ${process.argv.slice(2).join(' ')}`.trim()));
 const results = [];
 const servers = [pinholeServer];
 if (opt.baseline) servers.push(() => pinholeServer('Baseline DO'));
