@@ -126,7 +126,7 @@ async fn route(req: Request, env: Env) -> Result<Routed> {
 /// itself. `Stub::fetch_with_request` would rebuild it as a new `Response` around the same
 /// WebSocket, and the runtime then carries every frame at a much higher cost: locally that
 /// multiplied the relay's p99 several times under compression, and a JavaScript Worker that
-/// rebuilds the response the same way slows down alike (docs/PERFORMANCE.md, *Pass-through*).
+/// rebuilds the response the same way slows down alike (docs/PERFORMANCE.md, *Three ways*).
 async fn forward(env: &Env, code: &str, req: &Request) -> Result<web_sys::Response> {
     let ns = env.durable_object("ROOM")?;
     let ns: &worker::worker_sys::DurableObjectNamespace = ns.as_ref().unchecked_ref();
