@@ -9,6 +9,13 @@ import { ROOT, freePort, waitFor, fakeIp } from '../tests/support/stack.mjs';
 
 export { WebSocket };
 
+/** `startWorker` options for Pinhole in a benchmark: the per-socket message bucket at its
+ * maximum, so it never limits or drops a benchmark message (docs/PERFORMANCE.md). */
+export const PINHOLE_BENCH = { vars: { MSG_RATE_PER_SECOND: '1000', MSG_BURST: '10000' } };
+
+/** `startWorker` options for the smallest Durable Object relay, bench/baseline/. */
+export const BASELINE = { config: join(ROOT, 'bench', 'baseline', 'wrangler.toml') };
+
 /** Nearest-rank percentiles of `xs` (milliseconds), as fixed-point strings. */
 export function percentiles(xs) {
   const s = [...xs].sort((a, b) => a - b);

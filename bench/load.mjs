@@ -18,9 +18,9 @@
 // messages are counted. Bounded by --rooms and by --cap-seconds per server.
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import { join as joinPath } from 'node:path';
-import { startWorker, roomCode, ROOT } from '../tests/support/stack.mjs';
+import { startWorker, roomCode } from '../tests/support/stack.mjs';
 import {
+  PINHOLE_BENCH, BASELINE,
   WebSocket, percentiles, rssKiB, cpuSeconds, workerdPids, assertSameRuntime, machineHeader, candidate, joinPinhole, leavePinhole, pool, sleep,
   startPeerServer, runtimeEntry,
 } from './lib.mjs';
@@ -51,11 +51,8 @@ const SDP = `v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r
 
 /** Pinhole: rooms are Durable Objects; a signal names its addressee, the server stamps `from`.
  * The baseline Worker speaks enough of the same protocol to run the same clients. */
-async function pinholeServer(name = 'Pinhole') {
-  const stack = await startWorker(name === 'Pinhole'
-    // Bucket at its maximum so it never drops a message of the script; see docs/PERFORMANCE.md.
-    ? { vars: { MSG_RATE_PER_SECOND: '1000', MSG_BURST: '10000' } }
-    : { config: joinPath(ROOT, 'bench', 'baseline', 'wrangler.toml') });
+async function durableObjectServer(name, workerOptions) {
+  const stack = await startWorker(workerOptions);
   const base = opt.via === 'runtime' ? (await runtimeEntry(workerdPids().runtime)).replace(/^http/, 'ws') : null;
   return {
     name,
@@ -252,8 +249,8 @@ function report(x) {
 const env = process.env.TMPDIR ? `TMPDIR=${process.env.TMPDIR} ` : '';
 console.log(machineHeader(`${env}node bench/load.mjs ${process.argv.slice(2).join(' ')}`.trim()));
 const results = [];
-const servers = [pinholeServer];
-if (opt.baseline) servers.push(() => pinholeServer('Baseline DO'));
+const servers = [() => durableObjectServer('Pinhole', PINHOLE_BENCH)];
+if (opt.baseline) servers.push(() => durableObjectServer('Baseline DO', BASELINE));
 if (opt.peerjs) servers.push(peerjsServer);
 for (const start of servers) {
   const server = await start();

@@ -6,9 +6,9 @@
 // Run (after `make worker`): node bench/profile.mjs [--server pinhole|baseline] [--rooms 40]
 //      [--messages 300]
 import { parseArgs } from 'node:util';
-import { join } from 'node:path';
-import { startWorker, roomCode, ROOT } from '../tests/support/stack.mjs';
-import { WebSocket, joinPinhole, leavePinhole, pool, candidate, runtimeEntry, workerdPids, machineHeader, sleep } from './lib.mjs';
+import CDP from 'chrome-remote-interface';
+import { startWorker, roomCode } from '../tests/support/stack.mjs';
+import { PINHOLE_BENCH, BASELINE, joinPinhole, leavePinhole, pool, candidate, runtimeEntry, workerdPids, machineHeader, sleep } from './lib.mjs';
 
 const { values: opt } = parseArgs({
   options: {
@@ -22,28 +22,14 @@ const N = Number(opt.messages);
 if (!['pinhole', 'baseline'].includes(opt.server)) throw new Error('--server is pinhole or baseline');
 
 console.log(machineHeader(`node bench/profile.mjs ${process.argv.slice(2).join(' ')}`.trim()));
-const stack = await startWorker(opt.server === 'pinhole'
-  ? { vars: { MSG_RATE_PER_SECOND: '1000', MSG_BURST: '10000' } }
-  : { config: join(ROOT, 'bench', 'baseline', 'wrangler.toml') });
+const stack = await startWorker(opt.server === 'pinhole' ? PINHOLE_BENCH : BASELINE);
 const wall = setTimeout(() => stack.stop().finally(() => process.exit(2)), 180_000);
 try {
   const base = (await runtimeEntry(workerdPids().runtime)).replace(/^http/, 'ws');
+  // wrangler dev lists one target, the Worker's isolate.
   const [target] = await (await fetch(`http://127.0.0.1:${stack.inspectorPort}/json`)).json();
-  const dbg = new WebSocket(target.webSocketDebuggerUrl);
-  await new Promise((resolve, reject) => (dbg.once('open', resolve), dbg.once('error', reject)));
-  let nextId = 1;
-  const pending = new Map();
-  dbg.on('message', (d) => {
-    const m = JSON.parse(d);
-    pending.get(m.id)?.(m);
-    pending.delete(m.id);
-  });
-  const call = (method, params = {}) =>
-    new Promise((resolve) => {
-      const id = nextId++;
-      pending.set(id, resolve);
-      dbg.send(JSON.stringify({ id, method, params }));
-    });
+  const devtools = await CDP({ target: target.webSocketDebuggerUrl, local: true }); // local: its own protocol copy
+  const { Profiler } = devtools;
 
   const rooms = [];
   await pool([...Array(ROOMS).keys()], 8, async () => {
@@ -54,9 +40,9 @@ try {
     const onMessage = (m) => m.type === 'signal' && ++got === N && done();
     rooms.push({ peers: [await joinPinhole(url, onMessage, { deflate: false }), await joinPinhole(url, () => {}, { deflate: false })], all });
   });
-  await call('Profiler.enable');
-  await call('Profiler.setSamplingInterval', { interval: 100 }); // µs
-  await call('Profiler.start');
+  await Profiler.enable();
+  await Profiler.setSamplingInterval({ interval: 100 }); // µs
+  await Profiler.start();
   const t0 = performance.now();
   // Each room's second peer sends N candidates to the first, 20 at a time, 5 ms apart.
   await Promise.all(rooms.map(async ({ peers: [a, b], all }) => {
@@ -67,7 +53,7 @@ try {
     await all;
   }));
   const seconds = (performance.now() - t0) / 1000;
-  const { profile } = (await call('Profiler.stop')).result;
+  const { profile } = await Profiler.stop();
 
   const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map();
@@ -89,7 +75,7 @@ try {
   for (const [k, v] of [...self].filter(([k]) => !k.startsWith('(idle)')).sort((a, b) => b[1] - a[1]).slice(0, 20)) {
     console.log(`  ${(v / 1000).toFixed(1).padStart(7)} ms ${((100 * v) / busy).toFixed(1).padStart(5)} %  ${k}`);
   }
-  dbg.close();
+  await devtools.close();
   for (const { peers } of rooms) await Promise.all(peers.map(leavePinhole));
 } finally {
   clearTimeout(wall);

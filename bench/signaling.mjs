@@ -8,7 +8,7 @@
 import { parseArgs } from 'node:util';
 import { startWorker, roomCode } from '../tests/support/stack.mjs';
 import {
-  percentiles, median, rssKiB, cpuSeconds, workerdPids, assertSameRuntime, machineHeader, candidate, joinPinhole, leavePinhole, pool, sleep,
+  PINHOLE_BENCH, percentiles, median, rssKiB, cpuSeconds, workerdPids, assertSameRuntime, machineHeader, candidate, joinPinhole, leavePinhole, pool, sleep,
   waitFor,
 } from './lib.mjs';
 
@@ -30,7 +30,7 @@ const IDLE_MS = Number(opt['idle-seconds']) * 1000;
 console.log(machineHeader(`node bench/signaling.mjs ${process.argv.slice(2).join(' ')}`.trim()));
 // The per-socket bucket is raised to its maximum so it is never what limits a throughput run;
 // the per-IP connection limit is avoided by a distinct cf-connecting-ip per client.
-const stack = await startWorker({ vars: { MSG_RATE_PER_SECOND: '1000', MSG_BURST: '10000' } });
+const stack = await startWorker(PINHOLE_BENCH);
 const url = () => stack.wsUrl(roomCode('bench'));
 const kib = (pid) => (pid ? rssKiB(pid) : NaN);
 

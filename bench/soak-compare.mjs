@@ -7,9 +7,8 @@
 // One cycle: a fresh room; two clients connect (Pinhole: and join); each sends one message that
 // the other must receive; both leave (Pinhole: `leave`; baseline: close) and see the close.
 import { parseArgs } from 'node:util';
-import { join } from 'node:path';
-import { startWorker, roomCode, ROOT, fakeIp } from '../tests/support/stack.mjs';
-import { WebSocket, rssKiB, workerdPids, assertSameRuntime, machineHeader, joinPinhole, leavePinhole, pool, sleep, waitFor } from './lib.mjs';
+import { startWorker, roomCode, fakeIp } from '../tests/support/stack.mjs';
+import { PINHOLE_BENCH, BASELINE, WebSocket, rssKiB, workerdPids, assertSameRuntime, machineHeader, joinPinhole, leavePinhole, pool, sleep, waitFor } from './lib.mjs';
 
 const { values: opt } = parseArgs({
   options: { cycles: { type: 'string', default: '1000' }, lanes: { type: 'string', default: '16' } },
@@ -26,7 +25,7 @@ const nextMessage = (ws) => new Promise((resolve, reject) => {
 
 const servers = {
   async Pinhole() {
-    const stack = await startWorker({ vars: { MSG_RATE_PER_SECOND: '1000', MSG_BURST: '10000' } });
+    const stack = await startWorker(PINHOLE_BENCH);
     return {
       stack,
       async cycle(n) {
@@ -47,7 +46,7 @@ const servers = {
     };
   },
   async baseline() {
-    const stack = await startWorker({ config: join(ROOT, 'bench', 'baseline', 'wrangler.toml') });
+    const stack = await startWorker(BASELINE);
     const open = (url) => new Promise((resolve, reject) => {
       const ws = new WebSocket(url, { headers: { 'cf-connecting-ip': fakeIp() } });
       ws.once('open', () => resolve(ws));

@@ -21,8 +21,13 @@ pub(crate) fn var(env: &Env, name: &str) -> Option<String> {
         .or_else(|| env.secret(name).ok().map(|s| s.to_string()))
 }
 
+/// A metadata-only log line: `{"event":<event>` then `fields` (`,"key":value` pairs).
+pub(crate) fn event_line(event: &str, fields: &str) -> String {
+    format!("{{\"event\":\"{event}\"{fields}}}")
+}
+
 pub(crate) fn log_event(event: &str, fields: &str) {
-    worker::console_log!("{{\"event\":\"{event}\"{fields}}}");
+    worker::console_log!("{}", event_line(event, fields));
 }
 
 fn json<T: serde::Serialize>(body: &T, status: u16) -> Result<Response> {
@@ -71,27 +76,11 @@ fn client_ip(req: &Request) -> String {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<web_sys::Response> {
-    match route(req, env).await? {
-        Routed::Room(resp) => Ok(resp),
-        Routed::Here(resp) => resp
-            .into_raw()
-            .map_err(|e| worker::Error::RustError(e.into().to_string())),
-    }
-}
-
-enum Routed {
-    /// The room's own upgrade response, returned to the runtime untouched (see `forward`).
-    Room(web_sys::Response),
-    Here(Response),
-}
-
-async fn route(req: Request, env: Env) -> Result<Routed> {
     let url = req.url()?;
-    let here = |r: Result<Response>| r.map(Routed::Here);
     match http::route(url.path()) {
-        Route::Health => here(json(&http::HEALTH, 200)),
-        Route::ApiNotFound => here(error(404, "notFound", None)),
-        Route::BadRoomCode(e) => here(error(400, "badRequest", Some(&e.to_string()))),
+        Route::Health => raw(json(&http::HEALTH, 200)),
+        Route::ApiNotFound => raw(error(404, "notFound", None)),
+        Route::BadRoomCode(e) => raw(error(400, "badRequest", Some(&e.to_string()))),
         Route::Signal(code) => {
             let upgrade = req.headers().get("Upgrade")?.unwrap_or_default();
             if !upgrade.eq_ignore_ascii_case("websocket") {
@@ -101,11 +90,11 @@ async fn route(req: Request, env: Env) -> Result<Routed> {
                     Some("connect with a WebSocket upgrade"),
                 )?;
                 resp.headers_mut().set("Upgrade", "websocket")?;
-                return Ok(Routed::Here(resp));
+                return raw(Ok(resp));
             }
             if let Err(e) = config::room_config(|k| var(&env, k)) {
                 worker::console_error!("{e}");
-                return here(error(
+                return raw(error(
                     500,
                     "internalError",
                     Some("the server is misconfigured"),
@@ -113,13 +102,21 @@ async fn route(req: Request, env: Env) -> Result<Routed> {
             }
             if !allowed(&env, "CONNECT_LIMITER", &client_ip(&req)).await? {
                 log_event("connect_limited", "");
-                return here(too_many("60"));
+                return raw(too_many("60"));
             }
-            forward(&env, code.as_str(), &req).await.map(Routed::Room)
+            forward(&env, code.as_str(), &req).await
         }
-        Route::IceServers => here(ice_servers(&req, &env, &url).await),
-        Route::Asset => here(env.assets("ASSETS")?.fetch_request(req).await),
+        Route::IceServers => raw(ice_servers(&req, &env, &url).await),
+        Route::Asset => raw(env.assets("ASSETS")?.fetch_request(req).await),
     }
+}
+
+/// A response built here, as the runtime takes it. (The room's upgrade response is not built
+/// here and is returned as it came: see `forward`.)
+fn raw(resp: Result<Response>) -> Result<web_sys::Response> {
+    resp?
+        .into_raw()
+        .map_err(|e| worker::Error::RustError(e.into().to_string()))
 }
 
 /// Hands the upgrade request to the room's Durable Object and returns its response object

@@ -3,6 +3,7 @@
 //! effects. Nothing lives only in memory: after an eviction the room is rebuilt from the
 //! roster and held messages in storage plus each open socket's tag and attachment.
 
+use super::event_line;
 use crate::config;
 use crate::protocol::close;
 use crate::room::{self as core, Attachment, ConnId, Effect, Entropy, Frame, Millis, PeerRecord};
@@ -85,9 +86,7 @@ impl DurableObject for Room {
     }
 
     async fn fetch(&self, _req: Request) -> Result<Response> {
-        let result = self.open().await;
-        self.flush_log();
-        result
+        self.logged(self.open()).await
     }
 
     async fn websocket_message(
@@ -95,9 +94,7 @@ impl DurableObject for Room {
         ws: WebSocket,
         message: WebSocketIncomingMessage,
     ) -> Result<()> {
-        let result = self.message(ws, message).await;
-        self.flush_log();
-        result
+        self.logged(self.message(ws, message)).await
     }
 
     async fn websocket_close(
@@ -118,22 +115,16 @@ impl DurableObject for Room {
             _ => 1002,
         };
         let _ = ws.close(Some(code), Some(""));
-        let result = self.forget(&ws, "socket_closed", code).await;
-        self.flush_log();
-        result
+        self.logged(self.forget(&ws, "socket_closed", code)).await
     }
 
     async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
         let _ = ws.close(Some(1011), Some("socket error"));
-        let result = self.forget(&ws, "socket_error", 1011).await;
-        self.flush_log();
-        result
+        self.logged(self.forget(&ws, "socket_error", 1011)).await
     }
 
     async fn alarm(&self) -> Result<Response> {
-        let result = self.fire().await;
-        self.flush_log();
-        result
+        self.logged(self.fire()).await
     }
 }
 
@@ -195,19 +186,21 @@ impl Room {
         Response::ok("")
     }
 
-    /// Queues a metadata-only log line: `{"event":…,"room":<tag>…}` plus `fields`.
+    /// Queues a log line for this room (its tag, then `fields`), written when the event ends.
     fn log(&self, event: &str, fields: &str) {
-        self.log.borrow_mut().push(format!(
-            "{{\"event\":\"{event}\",\"room\":\"{}\"{fields}}}",
-            self.tag
-        ));
+        let fields = format!(",\"room\":\"{}\"{fields}", self.tag);
+        self.log.borrow_mut().push(event_line(event, &fields));
     }
 
-    fn flush_log(&self) {
+    /// Runs one event's work, then writes its log lines in one `console.log`, whatever the
+    /// outcome.
+    async fn logged<T>(&self, work: impl std::future::Future<Output = T>) -> T {
+        let out = work.await;
         let lines = std::mem::take(&mut *self.log.borrow_mut());
         if !lines.is_empty() {
             worker::console_log!("{}", lines.join("\n"));
         }
+        out
     }
 
     fn with_room<T>(&self, f: impl FnOnce(&mut core::Room) -> T) -> T {
