@@ -75,7 +75,7 @@ export class Files {
     this.channels.delete(id);
     const inc = st.incoming;
     if (inc && !inc.finished) this._finishIncoming(inc, 'Sender left — transfer incomplete', 'failed');
-    for (const job of st.queue) this._target(job, id, 'failed', 'left');
+    for (const job of st.queue) this._target(job, id, 'failed');
     st.queue = [];
     st.closed = true;
   }
@@ -251,7 +251,7 @@ export class Files {
       verified = true;
     }
     if (inc.st.ch.readyState === 'open') inc.st.ch.send(JSON.stringify({ t: 'done', id: inc.id, ok }));
-    if (!ok) return this._finishIncoming(inc, 'Integrity check failed — file discarded', 'failed', true);
+    if (!ok) return this._finishIncoming(inc, 'Integrity check failed — file discarded', 'failed');
     const url = URL.createObjectURL(blob);
     this.links.add(url);
     const a = inc.item.link;
