@@ -45,7 +45,9 @@ dev: bootstrap
 test: bootstrap test-lint test-host test-fuzz test-deploy test-integration test-turn test-browser
 	@echo "make test: all tiers passed"
 
+# ESLint covers every JavaScript file (eslint.config.js); it comes with `npm ci` (make bootstrap).
 test-lint:
+	$(BIN)/eslint .
 	cargo fmt --check
 	cargo clippy --target wasm32-unknown-unknown --all-targets -- -D warnings
 	cargo clippy --all-targets -- -D warnings

@@ -13,20 +13,23 @@
 import { Signaling } from './signaling.js';
 import { IceServers } from './ice.js';
 import { Peer } from './peer.js';
+import { DEFAULT_MAX_PEERS } from './limits.js';
 
 const FALLBACK_OFFER_MS = 4000;
 
 export const displayName = (p) => p.name || `Guest ${p.id.slice(0, 4)}`;
 
 export class Call extends EventTarget {
-  constructor({ code, name, media, relayOnly = false }) {
+  /** `peerTimings` overrides PEER_TIMINGS (peer.js) for every peer of this call. */
+  constructor({ code, name, media, relayOnly = false, peerTimings = {} }) {
     super();
     this.code = code;
     this.name = name;
     this.media = media;
     this.relayOnly = relayOnly;
+    this.peerTimings = peerTimings;
     this.selfId = null;
-    this.maxPeers = 4;
+    this.maxPeers = DEFAULT_MAX_PEERS;
     this.participants = new Map();
     this.sig = new Signaling(code, { name });
     this.ice = new IceServers();
@@ -121,7 +124,7 @@ export class Call extends EventTarget {
         this._notice('warn', 'Reconnected as a new participant (the previous session had expired).');
         break;
       case 'roomFull':
-        break; // the socket closes with 4003 → state 'full'
+        break; // the socket closes with CLOSE.ROOM_FULL → state 'full'
       case 'peerUnavailable':
       case 'unknownPeer':
       case 'rateLimited':
@@ -180,6 +183,7 @@ export class Call extends EventTarget {
       initiator,
       tracks: () => this.media.outgoing(),
       send: (data) => this.sig.send(p.id, data),
+      timings: this.peerTimings,
     });
     p.peer = peer;
     peer.setSignalingUp(this.sig.state === 'open');

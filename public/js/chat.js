@@ -4,8 +4,10 @@
 
 import { h } from './ui.js';
 import { displayName } from './call.js';
+import { CHAT_MAX_CHARS } from './limits.js';
 
-const MAX_LEN = 2000;
+/** A log scrolled to within this of its end follows new messages; further up, it stays put. */
+const FOLLOW_PX = 40;
 
 export class Chat extends EventTarget {
   constructor(call, { log, selfName }) {
@@ -21,7 +23,7 @@ export class Chat extends EventTarget {
   }
 
   send(text) {
-    text = String(text).trim().slice(0, MAX_LEN);
+    text = String(text).trim().slice(0, CHAT_MAX_CHARS);
     if (!text) return false;
     const id = crypto.getRandomValues(new Uint32Array(2)).join('-');
     this.call.broadcast({ t: 'chat', id, text, ts: Date.now() });
@@ -35,7 +37,7 @@ export class Chat extends EventTarget {
     if (this.seen.has(key)) return;
     this.seen.add(key);
     const who = displayName(p);
-    this._render({ who, text: msg.text.slice(0, MAX_LEN), ts: Date.now(), mine: false, from: p.id });
+    this._render({ who, text: msg.text.slice(0, CHAT_MAX_CHARS), ts: Date.now(), mine: false, from: p.id });
     this.dispatchEvent(new CustomEvent('message', { detail: { who, text: msg.text } }));
   }
 
@@ -45,7 +47,7 @@ export class Chat extends EventTarget {
       h('span', { class: 'who', text: who }),
       h('time', { datetime: time.toISOString(), text: time.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }) }),
       h('p', { class: 'text', text }));
-    const stick = this.log.scrollHeight - this.log.scrollTop - this.log.clientHeight < 40;
+    const stick = this.log.scrollHeight - this.log.scrollTop - this.log.clientHeight < FOLLOW_PX;
     this.log.append(li);
     if (stick || mine) li.scrollIntoView({ block: 'nearest' });
   }

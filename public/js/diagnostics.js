@@ -1,10 +1,12 @@
 // getStats() → per-participant figures: path (direct/relay, from the selected candidate pair's
 // local candidate), transport (udp/tcp/tls: relayProtocol for relay candidates, else protocol),
-// RTT, bitrate in/out, packet loss, video resolution/fps. Polled every 2 s for every peer (the
+// RTT, bitrate in/out, packet loss, video resolution/fps. Polled every POLL_MS for every peer (the
 // tiles' data-path needs it even with the panel closed); the panel renders when visible.
 
 import { h } from './ui.js';
 import { displayName } from './call.js';
+
+const POLL_MS = 2000;
 
 export function summarize(report, prev) {
   const byId = new Map();
@@ -66,7 +68,7 @@ export class Diagnostics {
     this.body = body;
     this.isVisible = isVisible;
     this.onUpdate = onUpdate; // (participant) when path changed
-    this.timer = setInterval(() => this.poll(), 2000);
+    this.timer = setInterval(() => this.poll(), POLL_MS);
     this.busy = false;
   }
 
@@ -83,7 +85,7 @@ export class Diagnostics {
             p.path = s.path;
             this.onUpdate(p);
           }
-        } catch {}
+        } catch { /* the connection closed while polling: it has no stats any more */ }
       }
       if (this.isVisible()) this.render();
     } finally {

@@ -18,10 +18,16 @@ const BLOCK = 256 * 1024;
 const HIGH = 1024 * 1024;
 const LOW = 256 * 1024;
 export const MAX_FILE = 512 * 1024 * 1024;
+/** Received file names are cut to this many characters. */
+const FILE_NAME_MAX_CHARS = 200;
+/** The receiving progress bar is redrawn at most this often. */
+const PROGRESS_MS = 100;
 
 const hex = (buf) => [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, '0')).join('');
 const sha256 = async (buf) => (crypto.subtle ? hex(await crypto.subtle.digest('SHA-256', buf)) : null);
-const safeName = (s) => String(s).replace(/[\u0000-\u001f\u007f/\\]/g, '_').slice(0, 200) || 'file';
+// A received name must not carry control characters (C0 and DEL) or path separators.
+const unsafeInName = (c) => c <= '\u001f' || c === '\u007f' || c === '/' || c === '\\';
+const safeName = (s) => Array.from(String(s), (c) => (unsafeInName(c) ? '_' : c)).join('').slice(0, FILE_NAME_MAX_CHARS) || 'file';
 
 function waitOpen(ch) {
   if (ch.readyState === 'open') return Promise.resolve();
@@ -69,7 +75,7 @@ export class Files {
     this.channels.delete(id);
     const inc = st.incoming;
     if (inc && !inc.finished) this._finishIncoming(inc, 'Sender left — transfer incomplete', 'failed');
-    for (const job of st.queue) this._target(job, id, 'failed', 'left');
+    for (const job of st.queue) this._target(job, id, 'failed');
     st.queue = [];
     st.closed = true;
   }
@@ -180,7 +186,7 @@ export class Files {
       inc.received += data.byteLength;
       if (inc.received > inc.size) return this._finishIncoming(inc, 'Received more data than announced — discarded', 'failed');
       const now = performance.now();
-      if (now - inc.shown > 100 || inc.received === inc.size) {
+      if (now - inc.shown > PROGRESS_MS || inc.received === inc.size) {
         inc.shown = now;
         inc.item.progress.value = inc.received;
         this._status(inc.item, `Receiving… ${Math.floor((inc.received / (inc.size || 1)) * 100)}%`, 'active');
@@ -245,7 +251,7 @@ export class Files {
       verified = true;
     }
     if (inc.st.ch.readyState === 'open') inc.st.ch.send(JSON.stringify({ t: 'done', id: inc.id, ok }));
-    if (!ok) return this._finishIncoming(inc, 'Integrity check failed — file discarded', 'failed', true);
+    if (!ok) return this._finishIncoming(inc, 'Integrity check failed — file discarded', 'failed');
     const url = URL.createObjectURL(blob);
     this.links.add(url);
     const a = inc.item.link;

@@ -5,6 +5,17 @@
 
 const REFRESH_MARGIN_S = 120;
 const MIN_REFETCH_MS = 20000;
+const FETCH_TIMEOUT_MS = 6000;
+/** Credential lifetime when the response does not say. */
+const DEFAULT_TTL_S = 3600;
+/** Wait after a 429 without Retry-After. */
+const RATE_LIMITED_RETRY_S = 30;
+/** The earliest a refresh is scheduled, however short the credentials' lifetime. */
+const MIN_REFRESH_S = 30;
+/** Wait after a failed fetch. */
+const RETRY_AFTER_ERROR_MS = 30000;
+/** setTimeout fires at once for longer delays (they overflow a signed 32-bit int). */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 export class IceServers extends EventTarget {
   constructor() {
@@ -21,7 +32,7 @@ export class IceServers extends EventTarget {
   get iceServers() { return this.value?.iceServers ?? []; }
   get relay() { return this.value ? !!this.value.relay : null; }
 
-  /** Cached value unless it is about to expire; `fresh` refetches (at most every 20 s). */
+  /** Cached value unless it is about to expire; `fresh` refetches (at most every MIN_REFETCH_MS). */
   get({ fresh = false } = {}) {
     const now = Date.now();
     const expiring = !this.value || this.value.expiresAt * 1000 - now < REFRESH_MARGIN_S * 1000;
@@ -32,11 +43,11 @@ export class IceServers extends EventTarget {
 
   async _fetch() {
     const ctrl = new AbortController();
-    const t = setTimeout(() => ctrl.abort(), 6000);
+    const t = setTimeout(() => ctrl.abort(), FETCH_TIMEOUT_MS);
     try {
       const res = await fetch('/api/ice-servers', { cache: 'no-store', credentials: 'same-origin', signal: ctrl.signal });
       if (res.status === 429) {
-        const after = Number(res.headers.get('Retry-After')) || 30;
+        const after = Number(res.headers.get('Retry-After')) || RATE_LIMITED_RETRY_S;
         this.retryAt = Date.now() + after * 1000;
         this._setError('rateLimited');
         this._schedule(after * 1000);
@@ -46,18 +57,18 @@ export class IceServers extends EventTarget {
       const body = await res.json();
       if (!Array.isArray(body?.iceServers)) throw new Error('bad response');
       const nowS = Date.now() / 1000;
-      const ttl = Number(body.ttl) > 0 ? Number(body.ttl) : 3600;
+      const ttl = Number(body.ttl) > 0 ? Number(body.ttl) : DEFAULT_TTL_S;
       const expiresAt = Number(body.expiresAt) > nowS ? Number(body.expiresAt) : nowS + ttl;
       this.value = { iceServers: body.iceServers, ttl, expiresAt, relay: !!body.relay };
       this.fetchedAt = Date.now();
       this._setError(null);
-      this._schedule(Math.max(30, expiresAt - nowS - REFRESH_MARGIN_S) * 1000);
+      this._schedule(Math.max(MIN_REFRESH_S, expiresAt - nowS - REFRESH_MARGIN_S) * 1000);
       this.dispatchEvent(new CustomEvent('update', { detail: this.value }));
       return this.value;
     } catch (err) {
       console.warn('[ice] /api/ice-servers failed:', err?.message ?? err);
       this._setError('unavailable');
-      this._schedule(30000);
+      this._schedule(RETRY_AFTER_ERROR_MS);
       return this.value;
     } finally {
       clearTimeout(t);
@@ -72,7 +83,7 @@ export class IceServers extends EventTarget {
 
   _schedule(ms) {
     clearTimeout(this.timer);
-    if (!this.stopped) this.timer = setTimeout(() => this.get({ fresh: true }), Math.min(ms, 2 ** 31 - 1));
+    if (!this.stopped) this.timer = setTimeout(() => this.get({ fresh: true }), Math.min(ms, MAX_TIMEOUT_MS));
   }
 
   stop() { this.stopped = true; clearTimeout(this.timer); }

@@ -55,15 +55,17 @@ export class LocalMedia extends EventTarget {
       this.errors[kind] = null;
       return t;
     } catch (err) {
+      let failure = err;
+      // The remembered device is gone: any device of that kind will do.
       if (id && (err.name === 'OverconstrainedError' || err.name === 'NotFoundError')) {
         try {
           const t = await gum(this._constraints(kind, ''));
           this.errors[kind] = null;
           return t;
-        } catch (err2) { err = err2; }
+        } catch (err2) { failure = err2; }
       }
-      console.warn(`[media] ${kind}:`, err.name, err.message);
-      this.errors[kind] = errorKind(err);
+      console.warn(`[media] ${kind}:`, failure.name, failure.message);
+      this.errors[kind] = errorKind(failure);
       return null;
     }
   }
@@ -178,7 +180,7 @@ export class LocalMedia extends EventTarget {
     const s = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15, max: 30 } }, audio: false });
     const t = s.getVideoTracks()[0];
     if (!t) return;
-    try { t.contentHint = 'detail'; } catch {}
+    try { t.contentHint = 'detail'; } catch { /* a hint only; older browsers reject the value */ }
     t.addEventListener('ended', () => { if (this.screen === t) this.stopScreen(); });
     this.screen?.stop();
     this.screen = t;
@@ -201,7 +203,7 @@ export class LocalMedia extends EventTarget {
     const out = { audioinput: [], videoinput: [], audiooutput: [] };
     try {
       for (const d of await navigator.mediaDevices.enumerateDevices()) out[d.kind]?.push(d);
-    } catch {}
+    } catch { /* no permission or no mediaDevices yet: no devices to list */ }
     return out;
   }
 

@@ -25,17 +25,38 @@
 // Signal payloads (the signaling "data" field): {description:{type,sdp}} | {candidate:{…}}.
 //
 // Recovery: ICE restart (with fresh ICE servers, via 'restart-needed' → call.js → restart())
-// on 'failed' at once and on 'disconnected' after 4 s (the polite side waits 2 s longer so the
-// two restarts rarely collide). A watchdog rolls back an offer left unanswered for 15 s of
-// working signaling (a lost signal) and negotiates again.
+// on 'failed' at once and on 'disconnected' after a few seconds (the polite side waits longer so
+// the two restarts rarely collide). A watchdog rolls back an offer left unanswered for a while
+// of working signaling (a lost signal) and negotiates again. The delays are PEER_TIMINGS.
 
 const KINDS = ['audio', 'video'];
 const MAX_OUTBOX = 500;
+/** Remote candidates kept while the first remote description has not arrived yet. */
+const MAX_PENDING_CANDIDATES = 100;
+
+/** Recovery delays in ms; `new Peer({timings})` overrides any of them. */
+export const PEER_TIMINGS = Object.freeze({
+  /** From 'disconnected' (which often heals by itself) to an ICE restart. */
+  restartAfterDisconnectMs: 4000,
+  /** Added on the polite side, so that both ends rarely restart at the same moment. */
+  politeRestartDelayMs: 2000,
+  /** Added per restart that did not reconnect… */
+  restartBackoffStepMs: 3000,
+  /** …up to this. */
+  restartBackoffCapMs: 20000,
+  /** A restart not connected after this is followed by another. */
+  restartCheckMs: 15000,
+  /** How often the watchdog looks for an unanswered offer. */
+  offerWatchdogMs: 5000,
+  /** An offer unanswered this long while signaling works was lost: roll back and offer again. */
+  offerTimeoutMs: 15000,
+});
 
 export class Peer extends EventTarget {
-  constructor({ id, polite, config, initiator, tracks, send }) {
+  constructor({ id, polite, config, initiator, tracks, send, timings = {} }) {
     super();
     this.id = id;
+    this.timings = { ...PEER_TIMINGS, ...timings };
     this.polite = polite;
     this.tracks = tracks; // () => ({audio, video}) current outgoing tracks
     this.sendSignal = send;
@@ -93,7 +114,7 @@ export class Peer extends EventTarget {
     pc.ontrack = () => this._syncRemote();
     pc.onconnectionstatechange = () => this._onConnectionState();
 
-    this.watchdog = setInterval(() => this._checkStuckOffer(), 5000);
+    this.watchdog = setInterval(() => this._checkStuckOffer(), this.timings.offerWatchdogMs);
   }
 
   /** Process one signal from the remote peer (serialised, in arrival order). */
@@ -122,7 +143,7 @@ export class Peer extends EventTarget {
         for (const c of this.pendingCandidates.splice(0)) await pc.addIceCandidate(c).catch(() => {});
       } else if (candidate && typeof candidate === 'object') {
         if (!pc.remoteDescription) {
-          if (this.pendingCandidates.length < 100) this.pendingCandidates.push(candidate);
+          if (this.pendingCandidates.length < MAX_PENDING_CANDIDATES) this.pendingCandidates.push(candidate);
           return;
         }
         try {
@@ -187,7 +208,7 @@ export class Peer extends EventTarget {
   sendControl(msg) {
     const s = JSON.stringify(msg);
     if (this.ctl.readyState === 'open') {
-      try { this.ctl.send(s); return; } catch {}
+      try { this.ctl.send(s); return; } catch { /* closing under us: queue it like a closed channel */ }
     }
     if (this.outbox.length < MAX_OUTBOX) this.outbox.push(s);
   }
@@ -215,7 +236,7 @@ export class Peer extends EventTarget {
     clearTimeout(this.restartCheck);
     this.restartCheck = setTimeout(() => {
       if (!this.closed && this.pc.connectionState !== 'connected') this._scheduleRestart(0);
-    }, 15000);
+    }, this.timings.restartCheckMs);
   }
 
   setSignalingUp(up) {
@@ -234,7 +255,7 @@ export class Peer extends EventTarget {
       this._setState('connected');
     } else if (s === 'disconnected') {
       this._setState('reconnecting');
-      this._scheduleRestart(4000);
+      this._scheduleRestart(this.timings.restartAfterDisconnectMs);
     } else if (s === 'failed') {
       this._setState('failed');
       this._scheduleRestart(0);
@@ -245,7 +266,8 @@ export class Peer extends EventTarget {
 
   _scheduleRestart(base) {
     if (this.restartTimer || this.closed) return;
-    const delay = base + (this.polite ? 2000 : 0) + Math.min(20000, this.restartAttempts * 3000);
+    const t = this.timings;
+    const delay = base + (this.polite ? t.politeRestartDelayMs : 0) + Math.min(t.restartBackoffCapMs, this.restartAttempts * t.restartBackoffStepMs);
     this.restartTimer = setTimeout(() => {
       this.restartTimer = 0;
       const s = this.pc.connectionState;
@@ -256,7 +278,7 @@ export class Peer extends EventTarget {
   _checkStuckOffer() {
     const pc = this.pc;
     if (this.closed || this.makingOffer || !this.signalingUp || pc.signalingState !== 'have-local-offer') return;
-    if (Date.now() - Math.max(this.offerAt, this.signalingUpAt) < 15000) return;
+    if (Date.now() - Math.max(this.offerAt, this.signalingUpAt) < this.timings.offerTimeoutMs) return;
     this.offerAt = Date.now();
     this.chain = this.chain.then(async () => {
       if (pc.signalingState !== 'have-local-offer') return;
@@ -278,7 +300,7 @@ export class Peer extends EventTarget {
     clearTimeout(this.restartTimer);
     clearTimeout(this.restartCheck);
     clearInterval(this.watchdog);
-    try { this.pc.close(); } catch {}
+    try { this.pc.close(); } catch { /* already closed */ }
   }
 
   _emit(type, detail) { this.dispatchEvent(new CustomEvent(type, { detail })); }

@@ -1,9 +1,11 @@
-// Room codes: 1–64 characters of [a-z0-9-], case-insensitive (normalised to lower case).
+// Room codes: 1 to ROOM_CODE_MAX_CHARS characters of [a-z0-9-], case-insensitive (lower-cased).
 // Generated codes come from the browser CSPRNG and use an alphabet without look-alikes
 // (no 0/o, 1/l/i): 31 symbols in 3-4-4 groups = 11 symbols ≈ 54.5 bits, e.g. "k7m-q2xp-9rtz".
 
+import { ROOM_CODE_MAX_CHARS } from './limits.js';
+
 export const ALPHABET = '23456789abcdefghjkmnpqrstuvwxyz';
-const CODE_RE = /^[a-z0-9-]{1,64}$/;
+const CODE_RE = new RegExp(`^[a-z0-9-]{1,${ROOM_CODE_MAX_CHARS}}$`);
 
 export function generateCode(groups = [3, 4, 4]) {
   const n = groups.reduce((a, b) => a + b, 0);

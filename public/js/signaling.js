@@ -6,22 +6,38 @@
 //   (dropped if the welcome carries a new id: those signals belonged to the old session).
 // - Keep-alive: literal "ping" every 20 s (answered "pong"); a socket silent for 50 s is
 //   treated as dead (half-open after sleep / network change) and replaced.
+// - Close codes come from close-codes.js (generated from the server's definition).
 // States: connecting | open | reconnecting | closed | full   (detail: '' | 'unreachable' |
 // 'replaced' | 'unsupported' | 'left'). Events: state, welcome, peerJoined, peerLeft, signal,
 // servererror.
 
+import { CLOSE } from './close-codes.js';
+import { DEFAULT_MAX_PEERS, trimName } from './limits.js';
+
 const PING_MS = 20000;
 const DEAD_MS = 50000;
+/** After probe() (back online, tab visible again), how long a socket may stay silent. */
+const PROBE_MS = 5000;
 const BACKOFF_FIRST = 1000;
 const BACKOFF_FACTOR = 1.7;
 const BACKOFF_CAP = 10000;
+/** Each delay is spread over ±20 % so that peers dropped together do not return together… */
+const BACKOFF_JITTER = 0.2;
+/** …but is never shorter than this. */
+const BACKOFF_MIN = 250;
+/** Connections in a row that never got a welcome before the state says 'unreachable'. */
+const UNREACHABLE_AFTER = 3;
 const MAX_QUEUE = 500;
+// RFC 6455 codes the browser side uses itself: 1000 when it closes a socket it replaces, and
+// 1006 (never sent on the wire) for a socket it has given up on.
+const NORMAL_CLOSURE = 1000;
+const ABNORMAL_CLOSURE = 1006;
 
 export class Signaling extends EventTarget {
   constructor(code, { name = '' } = {}) {
     super();
     this.code = code;
-    this.name = String(name).trim().slice(0, 32);
+    this.name = trimName(name);
     this.id = null;
     this.token = null;
     this.state = 'idle';
@@ -102,7 +118,7 @@ export class Signaling extends EventTarget {
         this._emit('welcome', {
           id: msg.id,
           peers: Array.isArray(msg.peers) ? msg.peers.filter((p) => p && typeof p.id === 'string') : [],
-          maxPeers: Number(msg.maxPeers) || 4,
+          maxPeers: Number(msg.maxPeers) || DEFAULT_MAX_PEERS,
           resumed,
           previousId,
         });
@@ -126,9 +142,9 @@ export class Signaling extends EventTarget {
   _onClose(code, welcomed) {
     this._drop();
     if (this.stopped) return;
-    if (code === 4003 || this.full) return this._terminal('full', '');
-    if (code === 4001) return this._terminal('closed', 'replaced');
-    if (code === 4002) return this._terminal('closed', 'unsupported');
+    if (code === CLOSE.ROOM_FULL || this.full) return this._terminal('full', '');
+    if (code === CLOSE.REPLACED) return this._terminal('closed', 'replaced');
+    if (code === CLOSE.UNSUPPORTED_VERSION) return this._terminal('closed', 'unsupported');
     if (!welcomed) this.failures++;
     this._retry();
   }
@@ -142,12 +158,12 @@ export class Signaling extends EventTarget {
   _retry() {
     if (this.stopped) return;
     const base = Math.min(BACKOFF_CAP, BACKOFF_FIRST * BACKOFF_FACTOR ** this.attempt);
-    const delay = Math.max(250, Math.round(base * (0.8 + Math.random() * 0.4)));
+    const delay = Math.max(BACKOFF_MIN, Math.round(base * (1 - BACKOFF_JITTER + Math.random() * 2 * BACKOFF_JITTER)));
     this.attempt++;
     this.retryAt = Date.now() + delay;
     // Failures before the upgrade (HTTP 429 rate limit, 400, server down) all look alike from
     // here (error + close 1006, status unreadable): after a few in a row, say so.
-    this._set(this.id ? 'reconnecting' : 'connecting', this.failures >= 3 ? 'unreachable' : '');
+    this._set(this.id ? 'reconnecting' : 'connecting', this.failures >= UNREACHABLE_AFTER ? 'unreachable' : '');
     this.timer = setTimeout(() => this.connect(), delay);
   }
 
@@ -157,7 +173,7 @@ export class Signaling extends EventTarget {
     this.connect();
   }
 
-  /** Ping now; if nothing at all comes back within 5 s, replace the socket. */
+  /** Ping now; if nothing at all comes back within PROBE_MS, replace the socket. */
   probe() {
     const ws = this.ws;
     if (this.stopped || ws?.readyState !== WebSocket.OPEN) return;
@@ -166,9 +182,9 @@ export class Signaling extends EventTarget {
     setTimeout(() => {
       if (this.ws === ws && this.lastSeen < sent) {
         console.warn('[signaling] no answer to probe, replacing the socket');
-        this._onClose(1006, this.state === 'open');
+        this._onClose(ABNORMAL_CLOSURE, this.state === 'open');
       }
-    }, 5000);
+    }, PROBE_MS);
   }
 
   send(to, data) {
@@ -190,9 +206,9 @@ export class Signaling extends EventTarget {
     this.stopped = true;
     const ws = this.ws;
     if (ws?.readyState === WebSocket.OPEN) {
-      try { ws.send(JSON.stringify({ type: 'leave' })); } catch {}
+      try { ws.send(JSON.stringify({ type: 'leave' })); } catch { /* the socket is closing anyway, just below */ }
     }
-    this._drop(1000);
+    this._drop(CLOSE.LEFT);
     this._set('closed', 'left');
     this.dispose();
   }
@@ -211,7 +227,7 @@ export class Signaling extends EventTarget {
       if (!ws) return;
       if (Date.now() - this.lastSeen > DEAD_MS) {
         console.warn('[signaling] socket silent, replacing it');
-        this._onClose(1006, this.state === 'open');
+        this._onClose(ABNORMAL_CLOSURE, this.state === 'open');
         return;
       }
       if (ws.readyState === WebSocket.OPEN) ws.send('ping');
@@ -226,7 +242,7 @@ export class Signaling extends EventTarget {
     this.ws = null;
     if (!ws) return;
     ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
-    try { ws.close(code ?? 1000); } catch {}
+    try { ws.close(code ?? NORMAL_CLOSURE); } catch { /* already closing */ }
   }
 
   _set(state, detail = '') {

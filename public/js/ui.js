@@ -34,13 +34,19 @@ export function icon(name) {
   return svg;
 }
 
+// Screen readers announce a live region's change only: emptying it first and filling it a moment
+// later makes the same text (a second "Microphone off") be read again.
+const ANNOUNCE_DELAY_MS = 50;
+/** An info notice without an action goes away by itself after this. */
+const NOTICE_MS = 12000;
+
 let announceTimer = 0;
 /** Polite screen-reader announcement (the #announcer live region). */
 export function announce(text) {
   const el = $('announcer');
   clearTimeout(announceTimer);
   el.textContent = '';
-  announceTimer = setTimeout(() => { el.textContent = text; }, 50);
+  announceTimer = setTimeout(() => { el.textContent = text; }, ANNOUNCE_DELAY_MS);
 }
 
 /** The connection banner (one at a time). kind: info | warn | error. */
@@ -64,7 +70,7 @@ export function notice(text, kind = 'info', action = null) {
   const el = $('notice');
   clearTimeout(noticeTimer);
   if (!text) { el.hidden = true; return; }
-  if (kind === 'info' && !action) noticeTimer = setTimeout(() => { el.hidden = true; }, 12000);
+  if (kind === 'info' && !action) noticeTimer = setTimeout(() => { el.hidden = true; }, NOTICE_MS);
   el.dataset.kind = kind;
   $('notice-text').textContent = text;
   const btn = $('notice-action');
