@@ -120,6 +120,7 @@ pub struct Room {
 }
 
 impl Room {
+    /// An empty room with no alarm.
     pub fn new(cfg: RoomConfig) -> Room {
         Room {
             cfg,
@@ -210,11 +211,6 @@ impl Room {
 
     pub fn conn_count(&self) -> usize {
         self.conns.len()
-    }
-
-    /// Whether the room still holds this socket (it has not closed it or let it go).
-    pub fn has_conn(&self, conn: ConnId) -> bool {
-        self.conns.contains_key(&conn)
     }
 
     /// The peer a socket speaks for, if it has joined.
