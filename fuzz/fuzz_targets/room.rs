@@ -1,8 +1,9 @@
 //! Run with: make fuzz (or: cargo fuzz run --sanitizer none room fuzz/seeds/room)
 //!
 //! Two `Room`s driven by a script, with the runtime around them simulated the way
-//! `src/edge/room.rs` applies effects (sockets and their attachments, storage, eviction and
-//! restore), and the invariants checked after every step:
+//! `src/edge/room.rs` applies effects (sockets and their attachments, storage, the alarm,
+//! eviction and restore) by the simulator the scenario tests use (`tests/room/sim.rs`), and the
+//! invariants checked after every step:
 //! - every `Send`/`Attach` goes to a socket open in that room, every `Close` to one open or
 //!   still closing there: never to a socket that is gone, nor to the other room's;
 //! - a relayed signal reaches only the socket now bound to its `to`, with `from` the sender's
@@ -10,7 +11,9 @@
 //! - held messages are stored under their target's key, with the same check;
 //! - no room holds more than `max_peers` peers; each peer has one open socket or is in grace;
 //! - a socket the room closed never speaks for that peer again unless it rejoins;
-//! - the room's view matches the runtime's (sockets, attachments, stored roster, alarm).
+//! - the room's view matches the runtime's (sockets, attachments, stored roster, alarm), and
+//!   after every event the alarm is set exactly while the room holds anything, never later
+//!   than its next deadline.
 //!
 //! The input is text, one step per line, so seeds and crash artifacts are readable scenarios
 //! (lines that do not parse are skipped). `r` is a room (0 or 1), `i` a socket index (modulo the
@@ -37,68 +40,21 @@
 //! `FUZZ_TRACE=1 cargo fuzz run --sanitizer none room <file>` prints every step's effects.
 #![no_main]
 
+#[path = "../../tests/room/sim.rs"]
+mod sim;
+
 use libfuzzer_sys::fuzz_target;
 use pinhole::config::room_config;
 use pinhole::ids::PeerId;
 use pinhole::protocol::{parse_client, ClientMessage, MAX_FRAME_BYTES};
-use pinhole::room::{
-    Attachment, ConnId, Effect, Entropy, Frame, Millis, PeerRecord, Room, RoomConfig, HELD_PREFIX,
-    ROSTER_KEY,
-};
+use pinhole::room::{ConnId, Effect, Frame, PeerRecord, RoomConfig, HELD_PREFIX};
 use serde_json::value::RawValue;
-use std::collections::{BTreeMap, BTreeSet};
-
-const T0: Millis = 1_700_000_000_000;
+use sim::Sim;
+use std::collections::BTreeMap;
 
 fn trace() -> bool {
     static TRACE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *TRACE.get_or_init(|| std::env::var_os("FUZZ_TRACE").is_some())
-}
-
-/// Counter entropy, as in tests/room_scenarios.rs: ids and tokens distinct and repeatable.
-/// Each room draws from its own range, so the rooms never mint the same id or token. `collide`
-/// makes the next 8-byte draw (a peer id) repeat a connected peer's id, which the room must
-/// skip. Repeating a departed peer's id is left out: a CSPRNG does not, and the room does not
-/// guard against it (hence connected peers only, which a join cannot expire first).
-struct Counter {
-    n: u64,
-    collide: Option<[u8; 8]>,
-}
-
-impl Entropy for Counter {
-    fn fill(&mut self, buf: &mut [u8]) {
-        if buf.len() == 8 {
-            if let Some(id) = self.collide.take() {
-                buf.copy_from_slice(&id);
-                return;
-            }
-        }
-        self.n += 1;
-        let bytes = self.n.to_be_bytes();
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = bytes[i % 8] ^ (i / 8) as u8;
-        }
-    }
-}
-
-/// One room and the runtime around it.
-struct Sim {
-    room: Room,
-    cfg: RoomConfig,
-    rng: Counter,
-    linger: bool,
-    /// Every socket ever opened here, in order (the script addresses them by index).
-    opened: Vec<ConnId>,
-    /// Open sockets with their latest attachment.
-    live: BTreeMap<ConnId, Attachment>,
-    /// Sockets the room closed that the runtime still lists (CLOSING).
-    lingering: BTreeMap<ConnId, Attachment>,
-    /// Sockets the runtime no longer lists.
-    gone: BTreeSet<ConnId>,
-    /// The last peer each socket spoke for, and the peer it spoke for when the room closed it.
-    bound: BTreeMap<ConnId, PeerId>,
-    closed_for: BTreeMap<ConnId, PeerId>,
-    storage: BTreeMap<String, String>,
 }
 
 /// What the frame being processed may cause to be relayed.
@@ -148,91 +104,31 @@ const ERROR_CODES: [&str; 9] = [
     "peerUnavailable",
 ];
 
-impl Sim {
-    fn new(cfg: RoomConfig, linger: bool, r: usize) -> Sim {
-        Sim {
-            room: Room::new(cfg.clone()),
-            cfg,
-            rng: Counter {
-                n: (r as u64 + 1) << 32,
-                collide: None,
-            },
-            linger,
-            opened: Vec::new(),
-            live: BTreeMap::new(),
-            lingering: BTreeMap::new(),
-            gone: BTreeSet::new(),
-            bound: BTreeMap::new(),
-            closed_for: BTreeMap::new(),
-            storage: BTreeMap::new(),
-        }
-    }
-
-    fn conn(&self, i: usize) -> Option<ConnId> {
-        (!self.opened.is_empty()).then(|| self.opened[i % self.opened.len()])
-    }
-
-    fn held(&self) -> impl Iterator<Item = (&String, &String)> {
-        self.storage
-            .iter()
-            .filter(|(k, _)| k.starts_with(HELD_PREFIX))
-    }
-
-    fn stored_roster(&self) -> Vec<PeerRecord> {
-        self.storage
-            .get(ROSTER_KEY)
-            .map(|j| serde_json::from_str(j).expect("stored roster parses"))
-            .unwrap_or_default()
-    }
-
-    fn restore(&mut self, now: Millis) -> Vec<Effect> {
-        let held = self.held().map(|(k, v)| (k.clone(), v.clone())).collect();
-        // Sockets still closing are listed again, like any other, in accept order.
-        let lingering = std::mem::take(&mut self.lingering);
-        self.live.extend(lingering);
-        let sockets = self.live.iter().map(|(c, a)| (*c, a.clone())).collect();
-        let (room, fx) = Room::restore(self.cfg.clone(), self.stored_roster(), held, sockets, now);
-        self.room = room;
-        fx
-    }
-}
-
 struct World {
     sims: [Sim; 2],
-    now: Millis,
-    next_conn: ConnId,
     /// Peer ids and resume tokens ever welcomed, both rooms, in order.
     ids: Vec<String>,
     tokens: Vec<String>,
 }
 
 impl World {
-    /// Applies a batch as the shell does and checks every effect against the runtime's view.
-    fn apply(&mut self, r: usize, fx: Vec<Effect>, expect: &Expect) {
+    /// Checks the batch the simulator just applied in room `r` against what the step may
+    /// cause. `held_before` is the room's stored held messages before the step.
+    fn check_batch(&mut self, r: usize, expect: &Expect, held_before: &[(String, String)]) {
+        let sim = &self.sims[r];
         if trace() {
-            eprintln!("  room {r}: {fx:?}");
+            eprintln!("  room {r}: {:?}", sim.last_fx);
         }
-        let sim = &mut self.sims[r];
-        let held_before: Vec<(String, String)> =
-            sim.held().map(|(k, v)| (k.clone(), v.clone())).collect();
         let mut signals = Vec::new();
         let mut welcomes = Vec::new();
         let mut stored = 0;
-        let mut save_roster = false;
-        for e in &fx {
+        for e in &sim.last_fx {
             match e {
                 Effect::Send { conn, text } => {
-                    assert!(
-                        sim.live.contains_key(conn),
-                        "room {r}: send to {conn} not open"
-                    );
                     let f: Fields<'_> = serde_json::from_str(text).expect("frames are objects");
                     match field(&f, "type").as_deref() {
                         Some("signal") => signals.push((*conn, text.clone())),
-                        Some("welcome") => {
-                            sim.closed_for.remove(conn);
-                            welcomes.push((*conn, text.clone()));
-                        }
+                        Some("welcome") => welcomes.push((*conn, text.clone())),
                         Some("peerJoined" | "peerLeft") => {
                             let id = field(&f, "id").expect("id");
                             assert!(PeerId::parse(&id).is_some(), "{text}");
@@ -245,37 +141,6 @@ impl World {
                         _ => panic!("room {r}: unknown frame {text}"),
                     }
                 }
-                Effect::Close { conn, .. } => {
-                    match sim.live.remove(conn) {
-                        Some(att) if sim.linger => {
-                            sim.lingering.insert(*conn, att);
-                        }
-                        Some(_) => {
-                            sim.gone.insert(*conn);
-                        }
-                        // Closing a socket that is already closing is harmless.
-                        None => assert!(
-                            sim.lingering.contains_key(conn),
-                            "room {r}: close of {conn}, not open"
-                        ),
-                    }
-                    if let Some(p) = sim.bound.get(conn) {
-                        sim.closed_for.insert(*conn, p.clone());
-                    }
-                }
-                Effect::Attach { conn, attachment } => {
-                    assert!(
-                        sim.live.contains_key(conn),
-                        "room {r}: attach to {conn} not open"
-                    );
-                    let size = serde_json::to_string(attachment).expect("attachment").len();
-                    assert!(size < 2048, "attachment of {size} bytes");
-                    if let Some(p) = &attachment.peer {
-                        sim.bound.insert(*conn, p.clone());
-                    }
-                    sim.live.insert(*conn, attachment.clone());
-                }
-                Effect::SaveRoster => save_roster = true,
                 Effect::PutHeld { key, text } => {
                     stored += 1;
                     assert_eq!(stored, 1, "room {r}: one frame held more than one message");
@@ -292,28 +157,8 @@ impl World {
                     assert_eq!(owner, to.as_str(), "held for the wrong peer");
                     assert!(seq.len() == 16 && seq.bytes().all(|b| b.is_ascii_digit()));
                     check_signal_text(text, from, data);
-                    sim.storage.insert(key.clone(), text.clone());
                 }
-                Effect::DeleteHeld { keys } => {
-                    for k in keys {
-                        assert!(k.starts_with(HELD_PREFIX));
-                        sim.storage.remove(k);
-                    }
-                }
-                Effect::ClearStorage => {
-                    save_roster = false;
-                    sim.storage.clear();
-                }
-                Effect::Log { peers, .. } => assert!(*peers <= sim.cfg.max_peers),
-            }
-        }
-        if save_roster {
-            let roster = sim.room.roster();
-            if roster.is_empty() {
-                sim.storage.remove(ROSTER_KEY);
-            } else {
-                let json = serde_json::to_string(&roster).expect("roster serialises");
-                sim.storage.insert(ROSTER_KEY.to_owned(), json);
+                _ => {}
             }
         }
 
@@ -378,48 +223,18 @@ impl World {
         }
     }
 
+    /// The stored held messages of room `r`, to compare a resume's delivery with.
+    fn held(&self, r: usize) -> Vec<(String, String)> {
+        self.sims[r]
+            .held()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
     /// The room's view and the runtime's agree, in both rooms.
     fn check(&self) {
-        for (r, sim) in self.sims.iter().enumerate() {
-            let room = &sim.room;
-            assert!(
-                room.peer_count() <= sim.cfg.max_peers,
-                "room {r} over capacity"
-            );
-            assert_eq!(room.conn_count(), sim.live.len(), "room {r} sockets");
-            let roster = room.roster();
-            for (c, att) in &sim.live {
-                assert_eq!(room.peer_of(*c), att.peer.as_ref(), "room {r} socket {c}");
-                if let Some(p) = &att.peer {
-                    assert!(
-                        roster.iter().any(|rec| rec.id == *p),
-                        "room {r}: {c} for ghost {p}"
-                    );
-                }
-                if let Some(p) = sim.closed_for.get(c) {
-                    assert_ne!(room.peer_of(*c), Some(p), "room {r}: closed {c} revived");
-                }
-            }
-            for rec in &roster {
-                let sockets = sim
-                    .live
-                    .values()
-                    .filter(|a| a.peer.as_ref() == Some(&rec.id))
-                    .count();
-                assert!(sockets <= 1, "room {r}: {} has {sockets} sockets", rec.id);
-                assert_eq!(
-                    sockets == 0,
-                    rec.grace_until.is_some(),
-                    "room {r}: {} neither connected nor in grace",
-                    rec.id
-                );
-            }
-            assert_eq!(sim.stored_roster(), roster, "room {r} stored roster");
-            let empty = room.peer_count() == 0 && room.conn_count() == 0;
-            if empty {
-                assert!(sim.storage.is_empty(), "room {r} left {:?}", sim.storage);
-            }
-            assert_eq!(room.next_alarm().is_none(), empty, "room {r} alarm");
+        for sim in &self.sims {
+            sim.check_invariants();
         }
     }
 
@@ -436,20 +251,27 @@ impl World {
             },
             _ => Expect::Nothing,
         };
+        let held_before = self.held(r);
         let sim = &mut self.sims[r];
-        let fx = sim.room.on_frame(conn, frame, self.now, &mut sim.rng);
-        if sim.gone.contains(&conn) || sim.lingering.contains_key(&conn) {
+        let closed = sim.gone.contains(&conn) || sim.lingering.contains_key(&conn);
+        sim.frame(conn, frame);
+        if closed {
+            // Nothing for the socket, nothing for anyone; only the event's end may still
+            // bring an alarm the restored room was waiting to fix.
+            let fx = &sim.last_fx;
             assert!(
-                fx.is_empty(),
+                fx.iter()
+                    .all(|e| matches!(e, Effect::SetAlarm(_) | Effect::DeleteAlarm)),
                 "room {r}: answered closed socket {conn}: {fx:?}"
             );
         }
-        self.apply(r, fx, &expect);
+        self.check_batch(r, &expect, &held_before);
     }
 
     fn alarm(&mut self, r: usize) {
-        let fx = self.sims[r].room.on_alarm(self.now);
-        self.apply(r, fx, &Expect::Nothing);
+        let held_before = self.held(r);
+        self.sims[r].alarm();
+        self.check_batch(r, &Expect::Nothing, &held_before);
     }
 
     /// `$k` → a known peer id, `@k` → a known token (left alone while there are none).
@@ -486,21 +308,14 @@ impl World {
         let r = head.next().and_then(|d| d.to_digit(10)).unwrap_or(0) as usize % 2;
         let (arg, tail) = rest.split_once(' ').unwrap_or((rest, ""));
         let num = arg.trim().parse::<u64>().ok();
-        let conn = num.and_then(|i| self.sims[r].conn(i as usize));
+        let sim = &self.sims[r];
+        let conn = num.and_then(|i| {
+            (!sim.opened.is_empty()).then(|| sim.opened[i as usize % sim.opened.len()])
+        });
         match (op, conn) {
             ('o', _) => {
-                let conn = self.next_conn;
-                self.next_conn += 1;
-                let sim = &mut self.sims[r];
-                sim.opened.push(conn);
-                let placeholder = Attachment {
-                    opened_at: 0,
-                    seen: 0,
-                    peer: None,
-                };
-                sim.live.insert(conn, placeholder);
-                let fx = sim.room.on_open(conn, self.now);
-                self.apply(r, fx, &Expect::Nothing);
+                self.sims[r].open();
+                self.check_batch(r, &Expect::Nothing, &[]);
             }
             ('t', Some(c)) => {
                 let text = self.expand(tail);
@@ -515,43 +330,39 @@ impl World {
                 self.frame(r, c, Frame::Text(&text));
             }
             ('c', Some(c)) => {
-                let sim = &mut self.sims[r];
                 // The runtime reports a close once, for a socket it still lists.
-                if sim.live.remove(&c).is_some() || sim.lingering.remove(&c).is_some() {
-                    sim.gone.insert(c);
-                    let fx = sim.room.on_close(c, self.now);
-                    self.apply(r, fx, &Expect::Nothing);
+                if self.sims[r].listed(c) {
+                    self.sims[r].client_close(c);
+                    self.check_batch(r, &Expect::Nothing, &[]);
                 }
             }
             ('p', Some(c)) => {
-                if self.sims[r].live.contains_key(&c) {
-                    self.sims[r].room.note_seen(c, self.now);
+                let sim = &mut self.sims[r];
+                if sim.live.contains_key(&c) {
+                    sim.room.note_seen(c, sim.now);
                 }
             }
             ('w', _) => {
                 // Capped so that time cannot overflow within any input libFuzzer builds.
-                self.now += num.unwrap_or(0).min(1_000_000_000);
+                let ms = num.unwrap_or(0).min(1_000_000_000);
+                for sim in &mut self.sims {
+                    sim.advance(ms);
+                }
                 for r in 0..2 {
-                    if self.sims[r]
-                        .room
-                        .next_alarm()
-                        .is_some_and(|t| t <= self.now)
-                    {
+                    let sim = &self.sims[r];
+                    if sim.room.next_alarm().is_some_and(|t| t <= sim.now) {
                         self.alarm(r);
                     }
                 }
             }
             ('a', _) => self.alarm(r),
             ('e' | 'r', _) => {
-                let sim = &mut self.sims[r];
                 if op == 'r' {
-                    let all = sim.live.keys().chain(sim.lingering.keys());
-                    sim.gone.extend(all.copied().collect::<Vec<_>>());
-                    sim.live.clear();
-                    sim.lingering.clear();
+                    self.sims[r].restart();
+                } else {
+                    self.sims[r].evict();
                 }
-                let fx = sim.restore(self.now);
-                self.apply(r, fx, &Expect::Nothing);
+                self.check_batch(r, &Expect::Nothing, &[]);
             }
             ('g', _) => {
                 let sim = &mut self.sims[r];
@@ -580,7 +391,6 @@ impl World {
         self.check();
     }
 }
-
 /// `C<r> MAX_PEERS GRACE_S IDLE_S RATE BURST strikes held_msgs held_bytes linger`; missing or
 /// malformed fields keep their defaults, a value `room_config` refuses leaves the room as is.
 fn configure(line: &str, cfgs: &mut [(RoomConfig, bool); 2]) {
@@ -617,7 +427,7 @@ fn configure(line: &str, cfgs: &mut [(RoomConfig, bool); 2]) {
 fuzz_target!(|bytes: &[u8]| {
     let script = String::from_utf8_lossy(bytes);
     let mut lines = script.lines().peekable();
-    // The defaults of the property test in tests/room_scenarios.rs.
+    // The defaults of the property test in tests/room/property.rs.
     let mut cfgs = [
         (
             RoomConfig {
@@ -638,13 +448,14 @@ fuzz_target!(|bytes: &[u8]| {
         configure(line, &mut cfgs);
     }
     let [(c0, l0), (c1, l1)] = cfgs;
+    // Seeds 1 and 2: each room draws ids and tokens from its own range.
     let mut world = World {
-        sims: [Sim::new(c0, l0, 0), Sim::new(c1, l1, 1)],
-        now: T0,
-        next_conn: 1,
+        sims: [Sim::seeded(c0, 1), Sim::seeded(c1, 2)],
         ids: Vec::new(),
         tokens: Vec::new(),
     };
+    world.sims[0].linger = l0;
+    world.sims[1].linger = l1;
     for line in lines {
         world.step(line);
     }

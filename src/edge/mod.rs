@@ -5,6 +5,7 @@
 mod room;
 
 use crate::http::{self, ErrorBody, Route};
+use crate::protocol::LogEvent;
 use crate::{config, origin, turn};
 use std::sync::atomic::{AtomicBool, Ordering};
 use worker::wasm_bindgen::JsCast;
@@ -21,13 +22,9 @@ pub(crate) fn var(env: &Env, name: &str) -> Option<String> {
         .or_else(|| env.secret(name).ok().map(|s| s.to_string()))
 }
 
-/// A metadata-only log line: `{"event":<event>` then `fields` (`,"key":value` pairs).
-pub(crate) fn event_line(event: &str, fields: &str) -> String {
-    format!("{{\"event\":\"{event}\"{fields}}}")
-}
-
-pub(crate) fn log_event(event: &str, fields: &str) {
-    worker::console_log!("{}", event_line(event, fields));
+/// A log line of the stateless Worker: just the event (room lines are written by the room).
+fn log_event(event: LogEvent) {
+    worker::console_log!("{}", event.line(""));
 }
 
 fn json<T: serde::Serialize>(body: &T, status: u16) -> Result<Response> {
@@ -101,7 +98,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<web_sys::Respons
                 ));
             }
             if !allowed(&env, "CONNECT_LIMITER", &client_ip(&req)).await? {
-                log_event("connect_limited", "");
+                log_event(LogEvent::ConnectLimited);
                 return raw(too_many("60"));
             }
             forward(&env, code.as_str(), &req).await
@@ -161,7 +158,7 @@ async fn ice_servers(req: &Request, env: &Env, url: &worker::Url) -> Result<Resp
     };
     if !cfg.relay_configured() && !TURN_WARNED.swap(true, Ordering::Relaxed) {
         // Not an error: calls still work where a direct path exists. Logged once per isolate.
-        log_event("turn_unconfigured", "");
+        log_event(LogEvent::TurnUnconfigured);
     }
     let mut bytes = [0u8; 16];
     // crypto.getRandomValues cannot fail for 16 bytes; without it no credential is safe.

@@ -1,12 +1,16 @@
 //! The `Room` Durable Object: one per room code, WebSocket signaling over the hibernation API.
 //! It translates runtime events into calls on [`crate::room::Room`] and carries out the
-//! effects. Nothing lives only in memory: after an eviction the room is rebuilt from the
-//! roster and held messages in storage plus each open socket's tag and attachment.
+//! effects, and decides nothing itself: what to send, close, store and log, and when the alarm
+//! fires, all come from the room. Nothing lives only in memory: after an eviction the room is
+//! rebuilt from the roster, held messages and alarm in storage plus each open socket's tag and
+//! attachment.
 
-use super::event_line;
 use crate::config;
-use crate::protocol::close;
-use crate::room::{self as core, Attachment, ConnId, Effect, Entropy, Frame, Millis, PeerRecord};
+use crate::protocol::{close, CloseReason, Detail, LogEvent};
+use crate::room::{
+    Attachment, ConnId, Disconnect, Effect, Entropy, Frame, Millis, PeerRecord, RoomConfig, Stored,
+    HELD_PREFIX, ROSTER_KEY,
+};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use wasm_bindgen::{JsCast, JsValue};
@@ -41,18 +45,18 @@ fn now() -> Millis {
     js_sys::Date::now() as Millis
 }
 
-/// What is cached in memory between events; rebuilt after every eviction.
-struct Loaded {
-    room: core::Room,
-    /// The alarm as last scheduled, to avoid a storage write per message.
-    alarm: Option<Millis>,
+/// Closes a socket with one of the server's reasons. A socket that is already closing cannot
+/// be closed again; nothing to do then.
+fn close_socket(ws: &WebSocket, reason: CloseReason) {
+    let _ = ws.close(Some(reason.code()), Some(reason.reason()));
 }
 
 #[durable_object]
 pub struct Room {
     state: State,
-    cfg: core::RoomConfig,
-    loaded: RefCell<Option<Loaded>>,
+    cfg: RoomConfig,
+    /// The room, once loaded in this wake: rebuilt after every eviction.
+    loaded: RefCell<Option<crate::room::Room>>,
     /// Sockets by connection, filled on first use: saves a tag lookup (a runtime call that
     /// builds a fresh array) on every relayed message. Lost with the instance, like `loaded`.
     sockets: RefCell<HashMap<ConnId, WebSocket>>,
@@ -104,23 +108,16 @@ impl DurableObject for Room {
         _reason: String,
         _clean: bool,
     ) -> Result<()> {
-        // Reciprocate the close. 1005/1006/1015 are reserved for reporting and may not be sent.
-        // A code no endpoint may send at all (below 1000, 1004, 5000 and above) is a protocol
-        // error: the runtime refuses to echo it, and without an answer the client would wait
-        // out its own close timeout with the TCP connection held open.
-        let code = match code {
-            1005 | 1006 | 1015 => 1000,
-            1004 => 1002,
-            c @ 1000..=4999 => c as u16, // in range: cannot truncate
-            _ => 1002,
-        };
+        // Reciprocate the close, with a code that may be sent.
+        let code = close::reply_code(code);
         let _ = ws.close(Some(code), Some(""));
-        self.logged(self.forget(&ws, "socket_closed", code)).await
+        self.logged(self.forget(&ws, Disconnect::Closed { code }))
+            .await
     }
 
     async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
-        let _ = ws.close(Some(1011), Some("socket error"));
-        self.logged(self.forget(&ws, "socket_error", 1011)).await
+        close_socket(&ws, CloseReason::SocketError);
+        self.logged(self.forget(&ws, Disconnect::Error)).await
     }
 
     async fn alarm(&self) -> Result<Response> {
@@ -144,14 +141,13 @@ impl Room {
         self.state
             .accept_websocket_with_tags(&pair.server, &[&conn_tag(conn)]);
         let fx = self.with_room(|room| room.on_open(conn, now()));
-        let wrote = self.apply(fx).await?;
-        self.sync_alarm(false, wrote).await?;
+        self.apply(fx).await?;
         Response::from_websocket(pair.client)
     }
 
     async fn message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
         let Some(conn) = self.conn_of(&ws) else {
-            let _ = ws.close(Some(1011), Some("unknown socket"));
+            close_socket(&ws, CloseReason::UnknownSocket);
             return Ok(());
         };
         self.ensure_loaded().await?;
@@ -162,8 +158,7 @@ impl Room {
             };
             room.on_frame(conn, frame, now(), &mut Rng)
         });
-        let wrote = self.apply(fx).await?;
-        self.sync_alarm(false, wrote).await
+        self.apply(fx).await
     }
 
     async fn fire(&self) -> Result<Response> {
@@ -182,14 +177,13 @@ impl Room {
             room.on_alarm(t)
         });
         self.apply(fx).await?;
-        self.sync_alarm(true, true).await?;
         Response::ok("")
     }
 
-    /// Queues a log line for this room (its tag, then `fields`), written when the event ends.
-    fn log(&self, event: &str, fields: &str) {
-        let fields = format!(",\"room\":\"{}\"{fields}", self.tag);
-        self.log.borrow_mut().push(event_line(event, &fields));
+    /// Queues a log line for this room (its tag, then the detail), written when the event ends.
+    fn log(&self, event: LogEvent, detail: Detail) {
+        let fields = format!(",\"room\":\"{}\"{}", self.tag, detail.fields());
+        self.log.borrow_mut().push(event.line(&fields));
     }
 
     /// Runs one event's work, then writes its log lines in one `console.log`, whatever the
@@ -203,11 +197,11 @@ impl Room {
         out
     }
 
-    fn with_room<T>(&self, f: impl FnOnce(&mut core::Room) -> T) -> T {
+    fn with_room<T>(&self, f: impl FnOnce(&mut crate::room::Room) -> T) -> T {
         let mut guard = self.loaded.borrow_mut();
         // ensure_loaded() ran before every call and nothing unloads: cannot be None.
-        let loaded = guard.as_mut().expect("room loaded before use");
-        f(&mut loaded.room)
+        let room = guard.as_mut().expect("room loaded before use");
+        f(room)
     }
 
     fn socket(&self, conn: ConnId) -> Option<WebSocket> {
@@ -250,7 +244,7 @@ impl Room {
         (ms.is_finite() && ms > 0.0).then_some(ms as Millis)
     }
 
-    async fn forget(&self, ws: &WebSocket, event: &str, code: u16) -> Result<()> {
+    async fn forget(&self, ws: &WebSocket, how: Disconnect) -> Result<()> {
         let Some(conn) = self.conn_of(ws) else {
             return Ok(());
         };
@@ -258,14 +252,8 @@ impl Room {
         // never idles long enough to be evicted.
         self.sockets.borrow_mut().remove(&conn);
         self.ensure_loaded().await?;
-        let (known, fx) = self.with_room(|room| (room.has_conn(conn), room.on_close(conn, now())));
-        // The client closed (or the socket failed). The close that answers one of the room's
-        // own (after `leave`, a timeout, a flood…) is not news: that was logged when it was sent.
-        if known {
-            self.log(event, &format!(",\"code\":{code}"));
-        }
-        let wrote = self.apply(fx).await?;
-        self.sync_alarm(false, wrote).await
+        let fx = self.with_room(|room| room.on_close(conn, how, now()));
+        self.apply(fx).await
     }
 
     /// Rebuilds the room from storage and the open sockets, once per wake.
@@ -274,9 +262,9 @@ impl Room {
             return Ok(());
         }
         let storage = self.state.storage();
-        let roster: Vec<PeerRecord> = storage.get(core::ROSTER_KEY).await?.unwrap_or_default();
+        let roster: Vec<PeerRecord> = storage.get(ROSTER_KEY).await?.unwrap_or_default();
         let listed = storage
-            .list_with_options(ListOptions::new().prefix(core::HELD_PREFIX))
+            .list_with_options(ListOptions::new().prefix(HELD_PREFIX))
             .await?;
         let mut held = Vec::new();
         for entry in listed.entries() {
@@ -309,26 +297,27 @@ impl Room {
         if self.loaded.borrow().is_some() {
             return Ok(()); // another event loaded it while this one awaited storage
         }
-        let (room, fx) = core::Room::restore(self.cfg.clone(), roster, held, sockets, now());
-        self.log(
-            "room_loaded",
-            &format!(
-                ",\"peers\":{},\"sockets\":{}",
-                room.peer_count(),
-                room.conn_count()
-            ),
-        );
-        *self.loaded.borrow_mut() = Some(Loaded { room, alarm });
-        self.apply(fx).await.map(drop)
+        let stored = Stored {
+            roster,
+            held,
+            alarm,
+        };
+        let (room, fx) = crate::room::Room::restore(self.cfg.clone(), stored, sockets, now());
+        let detail = Detail::Loaded {
+            peers: room.peer_count(),
+            sockets: room.conn_count(),
+        };
+        self.log(LogEvent::RoomLoaded, detail);
+        *self.loaded.borrow_mut() = Some(room);
+        self.apply(fx).await
     }
 
-    /// Carries out the effects in order. Returns whether storage was written, that is, whether
-    /// this event commits anyway (see [`Room::sync_alarm`]).
-    async fn apply(&self, fx: Vec<Effect>) -> Result<bool> {
-        // Fetched from the runtime only by the effects that need it: a relayed message has none.
+    /// Carries out the effects in order. Storage is fetched from the runtime only by the
+    /// effects that need it: a relayed message has none.
+    async fn apply(&self, fx: Vec<Effect>) -> Result<()> {
         let storage = || self.state.storage();
         let mut save_roster = false;
-        let mut wrote = false;
+        let mut alarm = None;
         for effect in fx {
             match effect {
                 Effect::Send { conn, text } => {
@@ -337,100 +326,53 @@ impl Room {
                         let _ = ws.send_with_str(&text);
                     }
                 }
-                Effect::Close { conn, code, reason } => {
+                Effect::Close { conn, reason } => {
                     if let Some(ws) = self.socket(conn) {
-                        let _ = ws.close(Some(code), Some(reason));
+                        close_socket(&ws, reason);
                     }
                     self.sockets.borrow_mut().remove(&conn);
-                    // A normal close only ever follows `leave`, which has its own line.
-                    if code != close::NORMAL {
-                        self.log("close", &format!(",\"code\":{code}"));
-                    }
                 }
                 Effect::Attach { conn, attachment } => {
                     // A socket the runtime already closed refuses a new attachment; it will not
                     // speak again, so the rest of the batch must still run.
                     if let Some(ws) = self.socket(conn) {
                         if ws.serialize_attachment(&attachment).is_err() {
-                            self.log("attach_failed", "");
+                            self.log(LogEvent::AttachFailed, Detail::None);
                         }
                     }
                 }
                 Effect::SaveRoster => save_roster = true,
-                Effect::PutHeld { key, text } => {
-                    storage().put(&key, text).await?;
-                    wrote = true;
-                }
+                Effect::PutHeld { key, text } => storage().put(&key, text).await?,
                 Effect::DeleteHeld { keys } => {
                     storage().delete_multiple(keys).await?;
-                    wrote = true;
                 }
                 Effect::ClearStorage => {
                     save_roster = false;
-                    wrote = true;
                     let storage = storage();
                     storage.delete_alarm().await?;
                     storage.delete_all().await?;
-                    if let Some(l) = self.loaded.borrow_mut().as_mut() {
-                        l.alarm = None;
-                    }
-                    self.log("room_cleared", "");
                 }
-                Effect::Log { event, peers } => self.log(event, &format!(",\"peers\":{peers}")),
+                // The room puts these last; carried out after the roster write.
+                e @ (Effect::SetAlarm(_) | Effect::DeleteAlarm) => alarm = Some(e),
+                Effect::Log { event, detail } => self.log(event, detail),
             }
         }
         if save_roster {
-            wrote = true;
             let roster = self.with_room(|room| room.roster());
             if roster.is_empty() {
-                storage().delete(core::ROSTER_KEY).await?;
+                storage().delete(ROSTER_KEY).await?;
             } else {
-                storage().put(core::ROSTER_KEY, roster).await?;
+                storage().put(ROSTER_KEY, roster).await?;
             }
         }
-        Ok(wrote)
-    }
-
-    /// Keeps exactly one alarm while anything is in the room and none when it is empty.
-    ///
-    /// Setting the alarm is a storage write, and every commit delays this room's outgoing
-    /// messages (the output gate) and, locally, every room on the runtime's thread. So an alarm
-    /// is moved earlier whenever the room needs it earlier, but later only when this event
-    /// commits anyway (`wrote`): a join writes the roster, and in the same commit the alarm
-    /// leaves the 10 s join deadline for the 60 s idle one. Firing early is harmless (the
-    /// handler just reschedules); a write per message would not be.
-    async fn sync_alarm(&self, fired: bool, wrote: bool) -> Result<()> {
-        let (next, current) = {
-            let mut guard = self.loaded.borrow_mut();
-            let Some(l) = guard.as_mut() else {
-                return Ok(());
-            };
-            if fired {
-                l.alarm = None;
-            }
-            (l.room.next_alarm(), l.alarm)
-        };
-        match (next, current) {
-            (None, Some(_)) => {
-                self.state.storage().delete_alarm().await?;
-                self.set_cached_alarm(None);
-            }
-            (Some(at), cur) if cur.is_none_or(|c| at < c || (wrote && at > c)) => {
+        match alarm {
+            Some(Effect::SetAlarm(at)) => {
                 let when = js_sys::Date::new(&JsValue::from_f64(at as f64));
-                self.state
-                    .storage()
-                    .set_alarm(ScheduledTime::new(when))
-                    .await?;
-                self.set_cached_alarm(Some(at));
+                storage().set_alarm(ScheduledTime::new(when)).await?;
             }
+            Some(Effect::DeleteAlarm) => storage().delete_alarm().await?,
             _ => {}
         }
         Ok(())
-    }
-
-    fn set_cached_alarm(&self, at: Option<Millis>) {
-        if let Some(l) = self.loaded.borrow_mut().as_mut() {
-            l.alarm = at;
-        }
     }
 }

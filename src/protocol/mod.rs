@@ -1,11 +1,18 @@
 //! Signaling protocol v1: the JSON text frames exchanged with browsers and third-party
 //! clients. Names here are the contract — fields may be added, never renamed.
-//! `docs/PROTOCOL.md` documents every message, error and close code.
+//! `docs/PROTOCOL.md` documents every message, error and close code. The close codes
+//! ([`close`]) and log event names ([`log`]) are contracts too, each defined once.
 
 use crate::ids::PeerId;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
+
+pub mod close;
+pub mod log;
+
+pub use close::CloseReason;
+pub use log::{Detail, LogEvent};
 
 /// The protocol version this server speaks.
 pub const VERSION: u64 = 1;
@@ -15,28 +22,6 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 pub const NAME_MAX_CHARS: usize = 32;
 /// Longest resume token accepted before it is even looked at.
 pub const RESUME_TOKEN_MAX: usize = 128;
-
-/// WebSocket close codes the server uses.
-pub mod close {
-    /// Normal closure: after `leave`, or reciprocating the client's close.
-    pub const NORMAL: u16 = 1000;
-    /// The socket stayed silent past the liveness timeout.
-    pub const GOING_AWAY: u16 = 1001;
-    /// Sustained flooding past the rate limit.
-    pub const POLICY: u16 = 1008;
-    /// A frame over 64 KiB.
-    pub const TOO_LARGE: u16 = 1009;
-    /// The room lost this session's record (should not happen; the client should rejoin).
-    pub const SESSION_LOST: u16 = 1011;
-    /// Another socket resumed this session; the old one is closed.
-    pub const REPLACED: u16 = 4001;
-    /// `join` asked for a protocol version this server does not speak.
-    pub const UNSUPPORTED_VERSION: u16 = 4002;
-    /// The room already has `maxPeers` participants.
-    pub const ROOM_FULL: u16 = 4003;
-    /// No `join` within the join timeout (10 s).
-    pub const JOIN_TIMEOUT: u16 = 4008;
-}
 
 /// Machine-readable error codes carried by [`ServerMessage::Error`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
