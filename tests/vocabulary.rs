@@ -148,3 +148,31 @@ fn the_renderings_name_every_variant() {
     assert_eq!(log_table().lines().count(), 2 + LogEvent::ALL.len());
     assert!(log_table().contains("| `grace_start` | A joined socket went away"));
 }
+
+/// `export const NAME = <integer>;` in a JS module, or `None`.
+fn js_const(js: &str, name: &str) -> Option<u64> {
+    let prefix = format!("export const {name} = ");
+    js.lines()
+        .find_map(|l| l.strip_prefix(&prefix)?.strip_suffix(';')?.parse().ok())
+}
+
+#[test]
+fn the_apps_shared_limits_are_the_servers() {
+    let js =
+        std::fs::read_to_string(path("public/js/limits.js")).expect("read public/js/limits.js");
+    let server = [
+        ("NAME_MAX_CHARS", pinhole::protocol::NAME_MAX_CHARS as u64),
+        ("ROOM_CODE_MAX_CHARS", pinhole::ids::ROOM_CODE_MAX as u64),
+        (
+            "DEFAULT_MAX_PEERS",
+            pinhole::room::RoomConfig::default().max_peers as u64,
+        ),
+    ];
+    for (name, value) in server {
+        assert_eq!(
+            js_const(&js, name),
+            Some(value),
+            "public/js/limits.js: {name} must equal the server's"
+        );
+    }
+}

@@ -1,5 +1,6 @@
-// Limits the app shares with the server, each named once. The server defines its own in
-// src/protocol.rs (NAME_MAX_CHARS), src/ids.rs (ROOM_CODE_MAX) and src/config.rs (MAX_PEERS).
+// Limits the app shares with the server, each named once (`cargo test --test vocabulary` checks
+// that they are equal). The server defines its own in
+// src/protocol/mod.rs (NAME_MAX_CHARS), src/ids.rs (ROOM_CODE_MAX) and src/config.rs (MAX_PEERS).
 
 /** Longest display name, in characters (the server rejects longer ones). */
 export const NAME_MAX_CHARS = 32;
