@@ -4,7 +4,8 @@
 // it measures the app + signaling + ICE/DTLS set-up cost, not network latency.
 // Run: node bench/browser-join.mjs [--runs 10]   (after `make worker`; not part of `make test`)
 import { randomBytes } from 'node:crypto';
-import { startWorker, startCoturn, roomCode } from '../tests/support/stack.mjs';
+import { startWorker, roomCode } from '../tests/support/stack.mjs';
+import { startCoturn } from '../tests/support/coturn.mjs';
 import { launchBrowser, join, openRoom, waitConnected } from '../tests/support/browser.mjs';
 
 const runsArg = process.argv.indexOf('--runs');
@@ -54,7 +55,7 @@ const secret = randomBytes(24).toString('base64url');
 const coturn = await startCoturn({ secrets: [secret] });
 const [direct, relayed, browser] = await Promise.all([
   startWorker(),
-  startWorker({ vars: { TURN_SECRET: secret, TURN_URLS: coturn.urls, STUN_URLS: `stun:127.0.0.1:${coturn.port}` } }),
+  startWorker({ vars: coturn.workerVars(secret) }),
   launchBrowser(),
 ]);
 const rows = [];

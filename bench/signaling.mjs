@@ -44,18 +44,14 @@ function deferred(ms, what) {
   return { promise, settle };
 }
 
-/** Room log events (`{"event":…,"room":<tag>}` lines) named `name`. */
-const events = (name) =>
-  stack.log().split('\n').filter((l) => l.startsWith(`{"event":"${name}"`)).map((l) => JSON.parse(l));
-
 /** Two joined peers in a fresh room; `onSignal(msg, receivedAt)` fires on B. Returns the room tag too. */
 async function pair(onSignal) {
-  const joins = events('join').length;
+  const joins = stack.events('join').length;
   const room = url();
   const a = await joinPinhole(room);
   const b = await joinPinhole(room, (m) => m.type === 'signal' && onSignal(m, performance.now()));
-  await waitFor(() => events('join').length >= joins + 2, { what: 'join events in the log' });
-  return { a, b, tag: events('join').at(-1).room };
+  await waitFor(() => stack.events('join').length >= joins + 2, { what: 'join events in the log' });
+  return { a, b, tag: stack.events('join').at(-1).room };
 }
 
 async function relayLatency() {
@@ -140,7 +136,7 @@ async function idleAndWake() {
   // Idle: only keep-alive pings (answered by the runtime without waking an object) until
   // workerd evicts the objects. The join-timeout alarm fires ~10 s after a room's first
   // connect, so eviction comes ~10 s after that; the wait leaves a margin.
-  const loadsAtRest = events('room_loaded').length;
+  const loadsAtRest = stack.events('room_loaded').length;
   const cpuAtRest = cpuSeconds(pids.runtime);
   const everyone = [...idle, ...wakeRooms.flatMap((r) => [r.a, r.b])];
   const until = Date.now() + IDLE_MS;
@@ -150,11 +146,11 @@ async function idleAndWake() {
   }
   const hibernated = rss();
   const idleCpuPercent = ((100 * (cpuSeconds(pids.runtime) - cpuAtRest)) / (IDLE_MS / 1000)).toFixed(1);
-  const pingWakes = events('room_loaded').length - loadsAtRest;
+  const pingWakes = stack.events('room_loaded').length - loadsAtRest;
 
   const wakes = [];
   for (const { a, b, tag } of wakeRooms) {
-    const loads = events('room_loaded').filter((e) => e.room === tag).length;
+    const loads = stack.events('room_loaded', { room: tag }).length;
     const relay = async (seq) => {
       pending = deferred(10_000, 'relay after wake');
       a.send({ type: 'signal', to: b.id, data: candidate({ seq, t: performance.now() }) });
@@ -164,7 +160,7 @@ async function idleAndWake() {
     const second = await relay(1);
     // The object had really been evicted if it was rebuilt (room_loaded) to serve that relay.
     const evicted = await waitFor(
-      () => events('room_loaded').filter((e) => e.room === tag).length > loads,
+      () => stack.events('room_loaded', { room: tag }).length > loads,
       { timeout: 2000, what: 'room_loaded' },
     ).catch(() => false);
     wakes.push({ firstMs: first.toFixed(3), nextMs: second.toFixed(3), evicted: Boolean(evicted) });

@@ -26,7 +26,7 @@
 // timeout is fixed at 10 s. Every wait has a deadline and the whole run a cap.
 import { parseArgs } from 'node:util';
 import { loadavg } from 'node:os';
-import { startWorker, roomCode, fakeIp, panicsIn, roomStorage } from '../tests/support/stack.mjs';
+import { startWorker, roomCode, fakeIp, panicsIn, roomStorage, logEvents } from '../tests/support/stack.mjs';
 import {
   WebSocket, percentiles, rssKiB, fdCount, cpuSeconds, workerdPids, machineHeader, candidate,
   joinPinhole, pool, sleep, waitFor,
@@ -371,8 +371,6 @@ const restartWatch = setInterval(() => {
   }
 }, 1000);
 
-/** Runtime log events named `name` (JSON lines the Worker prints). */
-const events = (log, name) => log.split('\n').filter((l) => l.startsWith(`{"event":"${name}"`)).map((l) => JSON.parse(l));
 
 let exitCode = 0;
 try {
@@ -417,12 +415,12 @@ try {
   // Cross-checks in the runtime's own log. Log lines travel separately from frames: wait a
   // little for the last ones.
   const graceExpected = counts.drops;
-  await waitFor(() => events(stack.log(), 'grace_expired').length >= graceExpected, { timeout: 5000 }).catch(() => {});
+  await waitFor(() => stack.events('grace_expired').length >= graceExpected, { timeout: 5000 }).catch(() => {});
   const log = stack.log();
-  const graceLogged = events(log, 'grace_expired').length;
-  const jt = events(log, 'close').filter((e) => e.code === 4008).length;
-  const cleared = events(log, 'room_cleared').length;
-  const loaded = events(log, 'room_loaded').length;
+  const graceLogged = logEvents(log, 'grace_expired').length;
+  const jt = logEvents(log, 'close', { code: 4008 }).length;
+  const cleared = logEvents(log, 'room_cleared').length;
+  const loaded = logEvents(log, 'room_loaded').length;
   const roomsUsed = 20 + 1 + CYCLES + LANES + LANES * Math.floor(LANE_CYCLES / 5);
   if (graceLogged !== graceExpected) fail('grace_expired events ≠ drops', `${graceLogged} logged, ${graceExpected} drops`);
   const jtObserved = warm.joinTimeoutFired + alarm.joinTimeoutFired;

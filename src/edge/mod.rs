@@ -6,7 +6,7 @@ mod room;
 
 use crate::http::{self, ErrorBody, Route};
 use crate::protocol::LogEvent;
-use crate::{config, origin, turn};
+use crate::{config, ice, origin, turn};
 use std::sync::atomic::{AtomicBool, Ordering};
 use worker::wasm_bindgen::JsCast;
 use worker::wasm_bindgen_futures::JsFuture;
@@ -149,14 +149,14 @@ async fn ice_servers(req: &Request, env: &Env, url: &worker::Url) -> Result<Resp
     if !allowed(env, "ICE_LIMITER", &client_ip(req)).await? {
         return too_many("60");
     }
-    let cfg = match turn::TurnConfig::from_vars(|k| var(env, k)) {
+    let cfg = match config::ice_config(|k| var(env, k)) {
         Ok(cfg) => cfg,
         Err(e) => {
             worker::console_error!("{e}");
             return error(500, "internalError", Some("the server is misconfigured"));
         }
     };
-    if !cfg.relay_configured() && !TURN_WARNED.swap(true, Ordering::Relaxed) {
+    if cfg.relay.is_none() && !TURN_WARNED.swap(true, Ordering::Relaxed) {
         // Not an error: calls still work where a direct path exists. Logged once per isolate.
         log_event(LogEvent::TurnUnconfigured);
     }
@@ -165,7 +165,7 @@ async fn ice_servers(req: &Request, env: &Env, url: &worker::Url) -> Result<Resp
     getrandom::fill(&mut bytes).expect("Web Crypto getRandomValues");
     let id = turn::random_id_from_bytes(&bytes).unwrap_or_default();
     let now = worker::Date::now().as_millis() / 1000;
-    let mut resp = json(&turn::ice_servers(&cfg, now, &id), 200)?;
+    let mut resp = json(&ice::ice_servers(&cfg, now, &id), 200)?;
     resp.headers_mut().set("Cache-Control", "no-store")?;
     Ok(resp)
 }

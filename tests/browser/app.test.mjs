@@ -4,7 +4,7 @@
 // Run: node --test --test-concurrency=1 tests/browser/app.test.mjs   (after `make worker`)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startWorker, roomCode, panicsIn, waitFor as poll } from '../support/stack.mjs';
+import { startWorker, roomCode, panicsIn, waitFor } from '../support/stack.mjs';
 import { join, joinPair, waitConnected, peerStats, recordAnnouncements, browserSuite } from '../support/browser.mjs';
 
 const suite = browserSuite();
@@ -176,7 +176,7 @@ test('switching the microphone mid-call keeps audio flowing to the other side', 
     return p?.peer?.tx.audio?.sender.track?.getSettings().deviceId === args.dev;
   }, { peer: b.id, dev: next });
   const first = (await peerStats(b.page, a.id)).audioBytesReceived;
-  await poll(async () => (await peerStats(b.page, a.id)).audioBytesReceived > first + 2000, { timeout: 10_000, what: 'audio to keep arriving' });
+  await waitFor(async () => (await peerStats(b.page, a.id)).audioBytesReceived > first + 2000, { timeout: 10_000, what: 'audio to keep arriving' });
 });
 
 test('ICE servers are refreshed before they expire and applied to live connections', async (t) => {
@@ -201,7 +201,7 @@ test('ICE servers are refreshed before they expire and applied to live connectio
   assert.match(first ?? '', /^\d+:/, 'the connection uses the Worker\u2019s TURN credentials');
   const expiry = Number(first.split(':')[0]);
   // Refreshed (a new username on the live connection) before the old one expires.
-  await poll(async () => {
+  await waitFor(async () => {
     const now = await username();
     return now && now !== first;
   }, { timeout: 50_000, interval: 500, what: 'fresh credentials on the live connection' });

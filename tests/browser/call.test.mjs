@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { roomCode, waitFor as poll } from '../support/stack.mjs';
+import { roomCode, waitFor } from '../support/stack.mjs';
 import {
   openRoom, join, tiles, waitTile, waitConnected, peerStats, waitVideoFlowing, browserSuite,
 } from '../support/browser.mjs';
@@ -13,7 +13,8 @@ import {
 const suite = browserSuite();
 const { open } = suite; // participants of the running test, closed after it
 
-const waitFor = (check, what, timeout = 15_000) => poll(check, { timeout, interval: 200, what });
+/** How the encoder checks below poll getStats(). */
+const STATS_POLL = { timeout: 15_000, interval: 200 };
 
 async function joinAll(room, n, opts) {
   const ps = [];
@@ -169,7 +170,7 @@ test('screen share replaces the outgoing video track and switches back', async (
   const camera = (await peerStats(a.page, b.id)).outgoingVideo;
   assert.ok(camera, 'camera track is sent');
   assert.equal(camera.displaySurface, null);
-  await waitFor(async () => (await peerStats(a.page, b.id)).encodedTrack === camera.id, 'the encoder to use the camera track');
+  await waitFor(async () => (await peerStats(a.page, b.id)).encodedTrack === camera.id, { ...STATS_POLL, what: 'the encoder to use the camera track' });
   await waitTile(b.page, a.id, { screen: null });
 
   const share = a.page.getByRole('button', { name: 'Share screen' });
@@ -180,7 +181,7 @@ test('screen share replaces the outgoing video track and switches back', async (
   assert.equal(screen.displaySurface, 'monitor', `a display capture track (${screen.label})`);
   assert.equal(await share.getAttribute('aria-pressed'), 'true');
   // The encoder is fed from the screen track now, and b keeps decoding what it sends.
-  await waitFor(async () => (await peerStats(a.page, b.id)).encodedTrack === screen.id, 'the encoder to take the screen track');
+  await waitFor(async () => (await peerStats(a.page, b.id)).encodedTrack === screen.id, { ...STATS_POLL, what: 'the encoder to take the screen track' });
   await waitVideoFlowing(b.page, a.id, { frames: 10 });
 
   await share.click();
@@ -188,7 +189,7 @@ test('screen share replaces the outgoing video track and switches back', async (
   const back = (await peerStats(a.page, b.id)).outgoingVideo;
   assert.equal(back?.id, camera.id, 'back to the same camera track');
   assert.equal(await share.getAttribute('aria-pressed'), 'false');
-  await waitFor(async () => (await peerStats(a.page, b.id)).encodedTrack === camera.id, 'the encoder to take the camera track again');
+  await waitFor(async () => (await peerStats(a.page, b.id)).encodedTrack === camera.id, { ...STATS_POLL, what: 'the encoder to take the camera track again' });
   await waitVideoFlowing(b.page, a.id, { frames: 10 });
 });
 

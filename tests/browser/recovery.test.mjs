@@ -5,40 +5,24 @@
 // on the same RTCPeerConnection once the path is back; chat and a file sent while the connection
 // was down must arrive afterwards, once each and intact.
 // Run: node --test --test-concurrency=1 tests/browser/recovery.test.mjs   (after `make worker`)
-import { test, before, after, afterEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { startWorker, startCoturn } from '../support/stack.mjs';
 import {
-  launchBrowser, joinPair, waitConnected, waitTile, waitVideoFlowing, closeChecked, shutdown, recordAnnouncements, announcements,
+  joinPair, waitConnected, waitTile, waitVideoFlowing, recordAnnouncements, announcements, browserSuite,
 } from '../support/browser.mjs';
 
 const SECRET = randomBytes(24).toString('base64url'); // test-only, never printed
-let coturn;
-let stack;
-let browser;
-const open = [];
-
-before(async () => {
-  coturn = await startCoturn({ secrets: [SECRET] });
-  [stack, browser] = await Promise.all([
-    startWorker({ vars: { TURN_SECRET: SECRET, TURN_URLS: coturn.urls, STUN_URLS: `stun:127.0.0.1:${coturn.port}` } }),
-    launchBrowser(),
-  ]);
-});
-afterEach(async () => {
-  coturn.resume(); // never leave it frozen for the next test, whatever happened
-  await closeChecked(open);
-});
-after(() => shutdown(browser, [stack], [coturn]));
-
+// coturn is resumed after every test (a frozen one never outlives its test).
+const suite = browserSuite({ coturn: [SECRET], workers: (coturn) => ({ stack: { vars: coturn.workerVars(SECRET) } }) });
+const { open } = suite; // participants of the running test, closed after it
 /** The ICE username fragment of `page`'s own side of the connection to `peerId`. */
 const localUfrag = (page, peerId) => page.evaluate((id) =>
   /a=ice-ufrag:(\S+)/.exec(window.pinhole.call.participants.get(id).peer.pc.localDescription.sdp)[1], peerId);
 
 test('a dead relay path: automatic ICE restart with fresh credentials; chat and a file sent meanwhile arrive', async (t) => {
-  const [a, b] = await joinPair(browser, stack.url, open, { relay: true });
+  const [a, b] = await joinPair(suite.browser, suite.stack.url, open, { relay: true });
   await Promise.all([waitConnected(a.page, [b.id], { path: 'relay' }), waitConnected(b.page, [a.id], { path: 'relay' })]);
   await Promise.all([waitVideoFlowing(a.page, b.id, { frames: 5 }), waitVideoFlowing(b.page, a.id, { frames: 5 })]);
 
@@ -64,7 +48,7 @@ test('a dead relay path: automatic ICE restart with fresh credentials; chat and 
   // rate limit); let that window pass so the restart below has to fetch.
   await a.page.waitForFunction(() => Date.now() - window.pinhole.call.ice.fetchedAt > 20_000, null, { timeout: 30_000, polling: 500 });
   const downAt = Date.now();
-  coturn.pause();
+  suite.coturn.pause();
   await Promise.all(pairs.map(([me, other]) =>
     me.page.waitForFunction((id) => ['reconnecting', 'failed'].includes(
       document.querySelector(`.tile.remote[data-peer-id="${id}"]`)?.dataset.state), other.id, { timeout: 30_000 })));
@@ -93,7 +77,7 @@ test('a dead relay path: automatic ICE restart with fresh credentials; chat and 
   assert.ok([...fetches[a.id], ...fetches[b.id]].some((at) => at > downAt), 'fresh ICE servers were fetched for the restart');
 
   const upAt = Date.now();
-  coturn.resume();
+  suite.coturn.resume();
   await Promise.all(pairs.map(([me, other]) => waitTile(me.page, other.id, { state: 'connected', path: 'relay' }, 45_000)));
   const recoveredMs = Date.now() - upAt;
   t.diagnostic(`noticed ${noticedMs} ms after the path died; ICE restarted at ${restartedMs} ms; connected ${recoveredMs} ms after it came back`);

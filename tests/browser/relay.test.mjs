@@ -2,33 +2,26 @@
 // credentials come from the running Worker's /api/ice-servers — and, as the control that proves
 // the relay path is real, the same call with a Worker whose TURN_SECRET coturn does not know.
 // Run: node --test --test-concurrency=1 tests/browser/relay.test.mjs   (after `make worker`)
-import { test, before, after, afterEach } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { startWorker, startCoturn, roomCode, waitFor } from '../support/stack.mjs';
-import { launchBrowser, join, joinPair, waitConnected, peerStats, waitVideoFlowing, closeChecked, shutdown, turnCredentials } from '../support/browser.mjs';
-import { TurnClient } from '../turn/lib.mjs';
+import { roomCode, waitFor } from '../support/stack.mjs';
+import { join, joinPair, waitConnected, peerStats, waitVideoFlowing, turnCredentials, browserSuite } from '../support/browser.mjs';
 
 // Test-only secrets, never printed.
 const SECRET = randomBytes(24).toString('base64url');
 const WRONG = randomBytes(24).toString('base64url');
-let coturn;
-let good; // Worker sharing SECRET with coturn
-let bad; // Worker signing with a secret coturn does not have
-let browser;
-const open = [];
-
-before(async () => {
-  coturn = await startCoturn({ secrets: [SECRET] });
-  const vars = (secret) => ({ TURN_SECRET: secret, TURN_URLS: coturn.urls, STUN_URLS: `stun:127.0.0.1:${coturn.port}` });
-  [good, bad, browser] = await Promise.all([startWorker({ vars: vars(SECRET) }), startWorker({ vars: vars(WRONG) }), launchBrowser()]);
+const suite = browserSuite({
+  coturn: [SECRET],
+  workers: (coturn) => ({
+    good: { vars: coturn.workerVars(SECRET) }, // sharing SECRET with coturn
+    bad: { vars: coturn.workerVars(WRONG) }, // signing with a secret coturn does not have
+  }),
 });
-afterEach(() => closeChecked(open));
-after(() => shutdown(browser, [good, bad], [coturn]));
-
+const { open } = suite; // participants of the running test, closed after it
 
 test('a relay-only call connects through the local coturn', async () => {
-  const [a, b] = await joinPair(browser, good.url, open, { relay: true });
+  const [a, b] = await joinPair(suite.browser, suite.good.url, open, { relay: true });
   await Promise.all([
     waitConnected(a.page, [b.id], { path: 'relay' }),
     waitConnected(b.page, [a.id], { path: 'relay' }),
@@ -42,7 +35,7 @@ test('a relay-only call connects through the local coturn', async () => {
 });
 
 test('with a TURN secret coturn does not know, a relay-only call does not connect', async () => {
-  const [a, b] = await joinPair(browser, bad.url, open, { relay: true });
+  const [a, b] = await joinPair(suite.browser, suite.bad.url, open, { relay: true });
   // Record any moment either tile reaches "connected" (not just its state at the end).
   for (const p of [a, b]) {
     await p.page.evaluate(() => {
@@ -79,16 +72,11 @@ test('with a TURN secret coturn does not know, a relay-only call does not connec
 /** Allocate on coturn with the credentials the page was given; the STUN answer code. */
 async function allocateWith(page) {
   const { username, credential } = await turnCredentials(page);
-  const client = new TurnClient(coturn.port);
-  try {
-    return (await client.allocate(username, credential)).code;
-  } finally {
-    await client.release();
-  }
+  return suite.coturn.allocationCode(username, credential);
 }
 
 test('coturn accepts the good Worker\'s credentials and refuses the mismatched one\'s', async () => {
-  const [g, b] = await Promise.all([join(browser, good.url, roomCode()), join(browser, bad.url, roomCode())]);
+  const [g, b] = await Promise.all([join(suite.browser, suite.good.url, roomCode()), join(suite.browser, suite.bad.url, roomCode())]);
   open.push(g, b);
   assert.equal(await allocateWith(g.page), 200);
   assert.equal(await allocateWith(b.page), 401);

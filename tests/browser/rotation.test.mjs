@@ -7,48 +7,30 @@
 // signed with the old secret (a fresh pair, and the very ones the running call's browsers hold)
 // are refused by coturn once `finish` has removed it. No secret is ever printed.
 // Run: node --test --test-concurrency=1 tests/browser/rotation.test.mjs   (after `make worker`)
-import { test, before, after } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { startWorker, startCoturn, roomCode, panicsIn, ROOT } from '../support/stack.mjs';
+import { roomCode, tempDir, cleanupTempDirs, ROOT } from '../support/stack.mjs';
 import {
-  launchBrowser, join as joinRoom, waitConnected, waitVideoFlowing, peerStats, closeAll, sampleBytes,
-  strictlyIncreasing, turnCredentials,
+  join as joinRoom, waitConnected, waitVideoFlowing, peerStats, closeAll, sampleBytes, strictlyIncreasing, turnCredentials,
+  browserSuite,
 } from '../support/browser.mjs';
-import { TurnClient, tryAllocate, turnadminWrapper, restCredential } from '../turn/lib.mjs';
+import { turnadminWrapper, restCredential } from '../support/coturn.mjs';
 
 const execFileP = promisify(execFile);
 const OLD = randomBytes(24).toString('base64url'); // test-only, never printed
-let dir;
-let coturn;
-let stack;
-let browser;
+const suite = browserSuite({ coturn: [OLD], workers: (coturn) => ({ stack: { vars: coturn.workerVars(OLD) } }) });
+const dir = tempDir('rotate-browser');
+after(cleanupTempDirs);
 const outputs = []; // everything rotate-secret printed, checked for secrets at the end
-
-before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'pinhole-rotate-browser-'));
-  coturn = await startCoturn({ secrets: [OLD] });
-  [stack, browser] = await Promise.all([
-    startWorker({ vars: { TURN_SECRET: OLD, TURN_URLS: coturn.urls, STUN_URLS: `stun:127.0.0.1:${coturn.port}` } }),
-    launchBrowser(),
-  ]);
-});
-after(async () => {
-  await browser?.close();
-  const panics = stack ? panicsIn(stack.log()) : [];
-  await Promise.all([stack?.stop(), coturn?.stop()]);
-  rmSync(dir, { recursive: true, force: true });
-  assert.deepEqual(panics, [], 'the runtime log shows a panic or uncaught error');
-});
 
 async function rotate(...args) {
   const r = await execFileP(join(ROOT, 'turn', 'rotate-secret'),
-    ['--local', '--root', dir, '--db', coturn.db, '--dev-vars', stack.envFile, '--state', join(dir, 'rotate.state'), ...args],
+    ['--local', '--root', dir, '--db', suite.coturn.db, '--dev-vars', suite.stack.envFile, '--state', join(dir, 'rotate.state'), ...args],
     { env: { ...process.env, TURNADMIN: turnadminWrapper(dir), WRANGLER: '/bin/false' } },
   ).catch((e) => {
     outputs.push(e.stdout ?? '', e.stderr ?? '');
@@ -57,37 +39,21 @@ async function rotate(...args) {
   outputs.push(r.stdout, r.stderr);
   return r.stdout;
 }
-const workerSecret = () => /^TURN_SECRET=(.*)$/m.exec(readFileSync(stack.envFile, 'utf8'))?.[1];
-
-async function allocateCode(username, credential) {
-  const client = new TurnClient(coturn.port);
-  try {
-    return (await client.allocate(username, credential)).code;
-  } finally {
-    await client.release();
-  }
-}
-
-/** Allocate with a fresh REST credential signed with `secret`; the STUN answer code. */
-async function secretCode(secret) {
-  const { client, code } = await tryAllocate(coturn.port, secret);
-  await client.release();
-  return code;
-}
+const workerSecret = () => /^TURN_SECRET=(.*)$/m.exec(readFileSync(suite.stack.envFile, 'utf8'))?.[1];
 
 /** A new relay-only call on the current Worker: connects via coturn, video flows, then hangs up. */
 async function newRelayCall() {
   const room = roomCode('rot');
   const ps = [];
   try {
-    ps.push(await joinRoom(browser, stack.url, room, { relay: true }));
-    ps.push(await joinRoom(browser, stack.url, room, { relay: true }));
+    ps.push(await joinRoom(suite.browser, suite.stack.url, room, { relay: true }));
+    ps.push(await joinRoom(suite.browser, suite.stack.url, room, { relay: true }));
     const [a, b] = ps;
     await Promise.all([waitConnected(a.page, [b.id], { path: 'relay' }), waitConnected(b.page, [a.id], { path: 'relay' })]);
     await waitVideoFlowing(b.page, a.id, { frames: 5 });
     assert.equal((await peerStats(b.page, a.id)).localCandidateType, 'relay');
     const creds = await turnCredentials(a.page);
-    assert.equal(await allocateCode(creds.username, creds.credential), 200, 'the Worker\'s current credentials allocate');
+    assert.equal(await suite.coturn.allocationCode(creds.username, creds.credential), 200, 'the Worker\'s current credentials allocate');
     assert.deepEqual(ps.flatMap((p) => p.errors), []);
   } finally {
     await closeAll(ps);
@@ -96,8 +62,8 @@ async function newRelayCall() {
 
 test('rotating the TURN secret live: the call keeps flowing, new calls connect, old credentials are refused', async (t) => {
   const room = roomCode('live');
-  const a = await joinRoom(browser, stack.url, room, { relay: true });
-  const b = await joinRoom(browser, stack.url, room, { relay: true });
+  const a = await joinRoom(suite.browser, suite.stack.url, room, { relay: true });
+  const b = await joinRoom(suite.browser, suite.stack.url, room, { relay: true });
   const call = [a, b];
   try {
     await Promise.all([waitConnected(a.page, [b.id], { path: 'relay' }), waitConnected(b.page, [a.id], { path: 'relay' })]);
@@ -108,7 +74,7 @@ test('rotating the TURN secret live: the call keeps flowing, new calls connect, 
     // The old-secret credentials this call's browser holds (valid for the TTL, an hour).
     const held = await a.page.evaluate(() => window.pinhole.call.ice.value.iceServers.find((s) => s.username));
     assert.ok(held?.username && held.credential);
-    assert.equal(await allocateCode(held.username, held.credential), 200);
+    assert.equal(await suite.coturn.allocationCode(held.username, held.credential), 200);
 
     const sampler = sampleBytes([[a.page, b.id], [b.page, a.id]], { interval: 500 });
     const step = async (what, fn) => {
@@ -121,20 +87,20 @@ test('rotating the TURN secret live: the call keeps flowing, new calls connect, 
     await step('rotate-secret start', () => rotate('start'));
     const NEW = workerSecret();
     assert.ok(NEW && NEW !== OLD, 'the Worker\'s env file got a new secret');
-    await step('Worker restart', () => stack.restart());
+    await step('Worker restart', () => suite.stack.restart());
     await step('call signaling resumed', () => Promise.all(call.map((p) => p.page.waitForFunction(() =>
       document.body.dataset.signaling === 'open', null, { timeout: 30_000 }))));
-    assert.equal(await secretCode(OLD), 200, 'mid-rotation: the old secret is still accepted');
-    assert.equal(await secretCode(NEW), 200, 'mid-rotation: the new secret is accepted');
+    assert.equal(await suite.coturn.secretCode(OLD), 200, 'mid-rotation: the old secret is still accepted');
+    assert.equal(await suite.coturn.secretCode(NEW), 200, 'mid-rotation: the new secret is accepted');
     const minted = await turnCredentials(a.page);
     assert.ok(minted.credential === restCredential(NEW, minted.username), 'the restarted Worker signs with the new secret');
     await step('new relay call after start', newRelayCall);
 
     // 3: remove the old secret.
     await step('rotate-secret finish', () => rotate('--force', 'finish'));
-    assert.equal(await secretCode(OLD), 401, 'a fresh old-secret credential is refused');
-    assert.equal(await allocateCode(held.username, held.credential), 401, 'the old credentials the browser holds are refused');
-    assert.equal(await secretCode(NEW), 200, 'the new secret works');
+    assert.equal(await suite.coturn.secretCode(OLD), 401, 'a fresh old-secret credential is refused');
+    assert.equal(await suite.coturn.allocationCode(held.username, held.credential), 401, 'the old credentials the browser holds are refused');
+    assert.equal(await suite.coturn.secretCode(NEW), 200, 'the new secret works');
     await step('new relay call after finish', newRelayCall);
 
     // The running call never stopped and still uses its original relayed connections.

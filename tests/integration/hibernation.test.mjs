@@ -3,43 +3,28 @@
 // Slow on purpose in places: eviction needs the object idle for ~25 s locally, and the liveness
 // timeout is 30 s at its shortest. Those waits are the behaviour under test, not sleeps that
 // paper over a race; everything else waits for events with deadlines.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
-import { startWorker, roomCode, panicsIn, roomStorage, waitFor } from '../support/stack.mjs';
-import { Client } from '../support/client.mjs';
+import { roomCode, roomStorage, waitFor } from '../support/stack.mjs';
+import { integrationSuite } from '../support/client.mjs';
 
 const GRACE_S = 5;
 const IDLE_S = 30;
-let stack;
-before(async () => {
-  stack = await startWorker({ vars: { RESUME_GRACE_SECONDS: String(GRACE_S), IDLE_TIMEOUT_SECONDS: String(IDLE_S) } });
-});
-after(async () => {
-  const panics = panicsIn(stack.log());
-  await stack.stop();
-  assert.deepEqual(panics, []);
-});
+// Every client a test opens is left after it (most tests leave them themselves).
+const suite = integrationSuite({ workers: { stack: { vars: { RESUME_GRACE_SECONDS: String(GRACE_S), IDLE_TIMEOUT_SECONDS: String(IDLE_S) } } } });
+const { connect, join } = suite;
 
-/** Log events of one room, found by its tag. */
-function events(tag, name) {
-  return stack
-    .log()
-    .split('\n')
-    .filter((l) => l.startsWith('{"event"'))
-    .map((l) => JSON.parse(l))
-    .filter((e) => e.room === tag && (!name || e.event === name));
-}
-
-const joinEvents = () =>
-  stack.log().split('\n').filter((l) => l.startsWith('{"event":"join"')).map((l) => JSON.parse(l));
+/** Log events named `name` of one room, found by its tag. */
+const events = (tag, name) => suite.stack.events(name, { room: tag });
+const joinEvents = () => suite.stack.events('join');
 
 /** Joins `n` clients to `room` and returns them with the room's log tag. Log lines arrive
  * asynchronously, so this waits for the join event that reports `n` peers. */
 async function joinRoomLogged(room, n) {
   const joinsBefore = joinEvents().length;
   const clients = [];
-  for (let i = 0; i < n; i++) clients.push(await Client.join(stack.wsUrl(room)));
+  for (let i = 0; i < n; i++) clients.push(await join(room));
   const ev = await waitFor(() => joinEvents().slice(joinsBefore).find((e) => e.peers === n), { what: 'the join to be logged' });
   return { clients, tag: ev.room };
 }
@@ -79,7 +64,7 @@ test('hibernation: pings are answered without waking the object; routing and ids
       .catch(() => false);
   }
   assert.ok(evicted, 'the object was never evicted');
-  const c = await Client.join(stack.wsUrl(room));
+  const c = await join(room);
   assert.deepEqual(c.welcome.peers.map((p) => p.id).sort(), [a.id, b.id].sort());
   await Promise.all([a.leave(), b.leave(), c.leave()]);
 });
@@ -87,8 +72,8 @@ test('hibernation: pings are answered without waking the object; routing and ids
 test('resume after the socket drops: same id, others never see it leave, held signals in order', async () => {
   const room = roomCode('res');
   const joinsBefore = joinEvents().length;
-  const a = await Client.join(stack.wsUrl(room), { name: 'Ana' });
-  const b = await Client.join(stack.wsUrl(room), { name: 'Bo' });
+  const a = await join(room, { name: 'Ana' });
+  const b = await join(room, { name: 'Bo' });
   const { room: tag } = await waitFor(() => joinEvents().slice(joinsBefore).find((e) => e.peers === 2), { what: 'the join to be logged' });
   const token = b.token;
   b.drop();
@@ -98,7 +83,7 @@ test('resume after the socket drops: same id, others never see it leave, held si
   await waitFor(() => events(tag, 'grace_start').length > 0, { what: 'grace to start' });
   for (let i = 0; i < 5; i++) a.signal(b.id, { seq: i });
   await a.ping();
-  const b2 = await Client.connect(stack.wsUrl(room));
+  const b2 = await connect(room);
   const welcome = await b2.joinRoom({ resume: token });
   assert.equal(welcome.id, b.id, 'same id after resume');
   assert.deepEqual(welcome.peers, [{ id: a.id, name: 'Ana' }]);
@@ -111,7 +96,7 @@ test('resume after the socket drops: same id, others never see it leave, held si
   assert.equal(a.inbox.filter((m) => m.type === 'peerLeft').length, 0, 'a was told b left');
   assert.equal(a.inbox.filter((m) => m.type === 'peerJoined').length, 1, 'only b\u2019s first join is announced');
   // The old token was rotated away.
-  const thief = await Client.connect(stack.wsUrl(room));
+  const thief = await connect(room);
   thief.send({ type: 'join', v: 1, resume: token });
   await thief.error('resumeFailed');
   const w = await thief.next((m) => m.type === 'welcome');
@@ -121,8 +106,8 @@ test('resume after the socket drops: same id, others never see it leave, held si
 
 test('resume with another peer\u2019s id and a forged secret fails', async () => {
   const room = roomCode('forge');
-  const a = await Client.join(stack.wsUrl(room));
-  const m = await Client.connect(stack.wsUrl(room));
+  const a = await join(room);
+  const m = await connect(room);
   m.send({ type: 'join', v: 1, resume: `${a.id}.AAAAAAAAAAAAAAAAAAAAAA` });
   await m.error('resumeFailed');
   const w = await m.next((x) => x.type === 'welcome');
@@ -133,12 +118,12 @@ test('resume with another peer\u2019s id and a forged secret fails', async () =>
 
 test('resume after the dev server restarts (the deploy case)', async () => {
   const room = roomCode('deploy');
-  const a = await Client.join(stack.wsUrl(room));
-  const b = await Client.join(stack.wsUrl(room));
-  await stack.restart();
+  const a = await join(room);
+  const b = await join(room);
+  await suite.stack.restart();
   await Promise.all([a.closed, b.closed]);
-  const a2 = await Client.connect(stack.wsUrl(room));
-  const b2 = await Client.connect(stack.wsUrl(room));
+  const a2 = await connect(room);
+  const b2 = await connect(room);
   const [wa, wb] = await Promise.all([a2.joinRoom({ resume: a.token }), b2.joinRoom({ resume: b.token })]);
   assert.equal(wa.id, a.id);
   assert.equal(wb.id, b.id);
@@ -151,14 +136,14 @@ test('resume after the dev server restarts (the deploy case)', async () => {
 
 test('grace expiry: peerLeft to the others, then the token no longer resumes', async () => {
   const room = roomCode('grace');
-  const a = await Client.join(stack.wsUrl(room));
-  const b = await Client.join(stack.wsUrl(room));
+  const a = await join(room);
+  const b = await join(room);
   const dropped = Date.now();
   b.drop();
   const left = await a.next((m) => m.type === 'peerLeft', (GRACE_S + 10) * 1000);
   assert.equal(left.id, b.id);
   assert.ok(Date.now() - dropped >= GRACE_S * 1000 - 500, 'peerLeft came before the grace period ended');
-  const b2 = await Client.connect(stack.wsUrl(room));
+  const b2 = await connect(room);
   b2.send({ type: 'join', v: 1, resume: b.token });
   await b2.error('resumeFailed');
   assert.notEqual((await b2.next((m) => m.type === 'welcome')).id, b.id);
@@ -166,35 +151,35 @@ test('grace expiry: peerLeft to the others, then the token no longer resumes', a
 });
 
 test('no trace: storage and alarm are gone once everyone has left', async () => {
-  const before = new Set(Object.keys(roomStorage(stack.state)));
+  const before = new Set(Object.keys(roomStorage(suite.stack.state)));
   const room = roomCode('trace');
-  const a = await Client.join(stack.wsUrl(room), { name: 'Secret Name' });
-  const b = await Client.join(stack.wsUrl(room));
-  const id = await waitFor(() => Object.keys(roomStorage(stack.state)).find((k) => !before.has(k)), { what: 'the room object to be created' });
-  await waitFor(() => roomStorage(stack.state)[id].rows > 0 && roomStorage(stack.state)[id].alarm, { what: 'roster and alarm stored' });
+  const a = await join(room, { name: 'Secret Name' });
+  const b = await join(room);
+  const id = await waitFor(() => Object.keys(roomStorage(suite.stack.state)).find((k) => !before.has(k)), { what: 'the room object to be created' });
+  await waitFor(() => roomStorage(suite.stack.state)[id].rows > 0 && roomStorage(suite.stack.state)[id].alarm, { what: 'roster and alarm stored' });
   await a.leave();
   await b.leave();
   await waitFor(() => {
-    const s = roomStorage(stack.state)[id];
+    const s = roomStorage(suite.stack.state)[id];
     return s.rows === 0 && !s.alarm;
   }, { what: 'storage and alarm to be deleted' });
   // The Worker's logs never carry names, payloads or room codes in clear. (wrangler dev's own
   // access log, lines starting "[wrangler:", prints request paths; it is local tooling only,
   // and invocation logs are off in wrangler.toml for the same reason.)
-  const ours = stack.log().split('\n').filter((l) => !l.startsWith('[wrangler:'));
+  const ours = suite.stack.log().split('\n').filter((l) => !l.startsWith('[wrangler:'));
   assert.ok(ours.some((l) => l.startsWith('{"event":"join"')), 'the Worker logs events');
   assert.deepEqual(ours.filter((l) => l.includes('Secret Name') || l.includes(room)), []);
 });
 
 test('alarm: moved later only in a commit the room makes anyway; relaying writes nothing', async () => {
   const JOIN_DEADLINE_MS = 10_000;
-  const before = new Set(Object.keys(roomStorage(stack.state)));
+  const before = new Set(Object.keys(roomStorage(suite.stack.state)));
   const room = roomCode('alarm');
-  const alarmOf = (id) => roomStorage(stack.state)[id]?.alarmAt;
+  const alarmOf = (id) => roomStorage(suite.stack.state)[id]?.alarmAt;
   // An open socket that has not joined needs the alarm at its join deadline.
   let t = Date.now();
-  const a = await Client.connect(stack.wsUrl(room));
-  const id = await waitFor(() => Object.keys(roomStorage(stack.state)).find((k) => !before.has(k) && alarmOf(k)), { what: 'the join-deadline alarm' });
+  const a = await connect(room);
+  const id = await waitFor(() => Object.keys(roomStorage(suite.stack.state)).find((k) => !before.has(k) && alarmOf(k)), { what: 'the join-deadline alarm' });
   assert.ok(alarmOf(id) <= Date.now() + JOIN_DEADLINE_MS, `alarm at +${alarmOf(id) - t} ms, expected the join deadline`);
   // The join writes the roster; in that commit the alarm moves to the idle deadline, so no
   // alarm fires (and wakes the room) 10 s after every connect.
@@ -203,7 +188,7 @@ test('alarm: moved later only in a commit the room makes anyway; relaying writes
   // (3 s: well before the old alarm would fire and reschedule by itself.)
   await waitFor(() => alarmOf(id) >= t + IDLE_S * 1000 - 1000, { timeout: 3000, what: `the alarm to move to the idle deadline (at +${alarmOf(id) - t} ms)` });
   // A second socket pulls it back to its own join deadline, and its join pushes it out again.
-  const b = await Client.connect(stack.wsUrl(room));
+  const b = await connect(room);
   await waitFor(() => alarmOf(id) <= Date.now() + JOIN_DEADLINE_MS, { timeout: 3000, what: 'the alarm to move to the new join deadline' });
   t = Date.now();
   await b.joinRoom();
@@ -214,7 +199,7 @@ test('alarm: moved later only in a commit the room makes anyway; relaying writes
   await b.next((m) => m.type === 'signal' && m.data.i === 19);
   assert.equal(alarmOf(id), settled, 'relaying moved the stored alarm');
   await Promise.all([a.leave(), b.leave()]);
-  await waitFor(() => !roomStorage(stack.state)[id]?.alarm, { what: 'the alarm to be deleted' });
+  await waitFor(() => !roomStorage(suite.stack.state)[id]?.alarm, { what: 'the alarm to be deleted' });
 });
 
 test('log: one line per room event; the close that answers a leave is not logged again', async () => {
@@ -235,8 +220,8 @@ test('log: one line per room event; the close that answers a leave is not logged
 
 test('liveness: a silent socket is closed and its peer leaves after grace; a pinging one stays', async () => {
   const room = roomCode('live');
-  const silent = await Client.join(stack.wsUrl(room));
-  const alive = await Client.join(stack.wsUrl(room));
+  const silent = await join(room);
+  const alive = await join(room);
   const stop = keepAlive(alive, 5_000);
   try {
     const left = await alive.next((m) => m.type === 'peerLeft', (IDLE_S + GRACE_S + 30) * 1000);

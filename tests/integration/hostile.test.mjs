@@ -7,48 +7,29 @@
 // boundary and a short flood (signaling.test.mjs), a plain spoofed `from` (signaling.test.mjs,
 // 'a signal reaches only its `to`…'), a forged resume secret for a live peer and a rotated-away
 // token (hibernation.test.mjs).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { randomBytes, randomInt } from 'node:crypto';
-import { startWorker, roomCode, fakeIp, panicsIn, waitFor } from '../support/stack.mjs';
-import { Client } from '../support/client.mjs';
+import { roomCode, fakeIp, waitFor } from '../support/stack.mjs';
+import { integrationSuite } from '../support/client.mjs';
 
 /** Deadline for one reply. Generous: other suites may share this 2-core machine. */
 const T = 10_000;
-
-let stack;
-before(async () => {
-  stack = await startWorker();
-});
-after(async () => {
-  const panics = ourPanics(stack.log());
-  await stack.stop();
-  assert.deepEqual(panics, [], 'the runtime log shows a panic or uncaught error');
-});
 
 // workerd logs its own close of a frame over its 32 MiB limit as an "Uncaught exception" (the
 // client's protocol error, raised in the runtime's socket reader, not in our code). Only that
 // exact line is excused.
 const RUNTIME_OVERSIZE = /WebSocket protocol error; protocolError\.statusCode = 1009; protocolError\.description = Message is too large/;
-const ourPanics = (log) => panicsIn(log).filter((l) => !RUNTIME_OVERSIZE.test(l));
+// Every client a test opens is left after it.
+const suite = integrationSuite({ excuse: RUNTIME_OVERSIZE });
+const { connect, join } = suite;
 
-const open = [];
-async function connect(room, opts) {
-  const c = await Client.connect(stack.wsUrl(room), opts);
-  open.push(c);
-  return c;
-}
-async function join(room, { name, resume, options } = {}) {
-  const c = await connect(room, { options });
-  await c.joinRoom({ name, resume });
-  return c;
-}
+// Hand-spoken sockets (RawWs) of the running test, destroyed after it.
 const raws = [];
-async function cleanUp() {
+const destroyRaws = () => {
   for (const r of raws.splice(0)) r.socket.destroy();
-  await Promise.all(open.splice(0).map((c) => c.leave()));
-}
+};
 
 let marker = 0;
 /** `from` signals `to`, and `to` gets it stamped with `from`'s id. */
@@ -64,8 +45,8 @@ async function relays(from, to, timeout = T) {
  * bystanders still relay both ways and the runtime logged no panic while the test ran.
  */
 async function setup(t, prefix = 'h') {
-  t.after(cleanUp);
-  const logFrom = stack.log().length;
+  t.after(destroyRaws);
+  const logFrom = suite.stack.log().length;
   const otherRoom = roomCode('bystanders');
   const x = await join(otherRoom);
   const y = await join(otherRoom);
@@ -75,7 +56,7 @@ async function setup(t, prefix = 'h') {
     async afterwards() {
       await relays(x, y);
       await relays(y, x);
-      assert.deepEqual(ourPanics(stack.log().slice(logFrom)), [], 'a panic or uncaught error in the runtime log');
+      assert.deepEqual(suite.panics(logFrom), [], 'a panic or uncaught error in the runtime log');
     },
   };
 }
@@ -99,12 +80,6 @@ async function closeFrameCode(c, timeout = T) {
   return c.closeInfo?.code ?? c.ws._closeCode;
 }
 
-/** How `c` was closed, waiting up to `timeout`. (Client.closedWith leaves its timer running,
- * which would hold this file's process open for the whole deadline.) */
-async function closed(c, timeout = T) {
-  return waitFor(() => c.closeInfo, { timeout, what: 'the socket to close' });
-}
-
 /**
  * An upgrade request with the request-target exactly as given: `ws` and browsers resolve `..`
  * and percent-encode before sending; a hostile client does neither. Resolves with the status,
@@ -112,7 +87,7 @@ async function closed(c, timeout = T) {
  */
 function rawUpgrade(target) {
   return new Promise((resolve, reject) => {
-    const socket = net.connect(stack.port, '127.0.0.1');
+    const socket = net.connect(suite.stack.port, '127.0.0.1');
     let buf = Buffer.alloc(0);
     let head;
     socket.on('error', reject);
@@ -141,7 +116,7 @@ function rawUpgrade(target) {
       }
     });
     socket.write(
-      `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1:${stack.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1:${suite.stack.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
         `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n` +
         `cf-connecting-ip: ${fakeIp()}\r\n\r\n`,
     );
@@ -242,7 +217,7 @@ test('invalid UTF-8: the runtime decodes text frames lossily (no 1007); binary f
   // The size limit applies to the decoded text: 30,000 stray bytes are 90,000 bytes of U+FFFD.
   text(n, Buffer.alloc(30_000, 0xff));
   await n.error('tooLarge');
-  assert.equal((await closed(n)).code, 1009);
+  assert.equal((await n.closedWith(T)).code, 1009);
   await relays(b, a);
   await env.afterwards();
 });
@@ -282,11 +257,11 @@ test('deep nesting: over 64 KiB is tooLarge and 1009; under it badMessage at the
   const d = await join(env.room);
   d.send(arrays(100_000));
   await d.error('tooLarge');
-  assert.equal((await closed(d)).code, 1009);
+  assert.equal((await d.closedWith(T)).code, 1009);
   const e = await connect(env.room);
   e.send(`{"type":"signal","to":"${b.id}","data":${objects(100_000)}}`);
   await e.error('tooLarge');
-  assert.equal((await closed(e)).code, 1009);
+  assert.equal((await e.closedWith(T)).code, 1009);
   await relays(a, b);
   await relays(b, a);
   await env.afterwards();
@@ -313,7 +288,7 @@ test('10 MB frames get tooLarge and 1009 from us; over 32 MiB the runtime closes
     x.ws.send(payload, { binary: Buffer.isBuffer(payload) });
     const err = await x.error('tooLarge', T);
     assert.equal(typeof err.message, 'string', what);
-    assert.equal((await closed(x)).code, 1009, what);
+    assert.equal((await x.closedWith(T)).code, 1009, what);
     t.diagnostic(`${what}: tooLarge and 1009 after ${Math.round(performance.now() - started)} ms`);
   }
   await relays(b, c);
@@ -374,7 +349,7 @@ test('a 10,000-message flood: rateLimited, then close 1008; the room and another
   const queued = performance.now();
   await flushed;
   const onWire = performance.now();
-  const { code } = await closed(a, 60_000);
+  const { code } = await a.closedWith(60_000);
   const closedAt = performance.now();
   clearInterval(pinger);
   assert.equal(code, 1008);
@@ -635,7 +610,7 @@ test('resume with a token from another room, a spliced, oversized, empty or non-
   // is that peer: the old socket is closed 4001 and the others see no leave and no join.
   const thief = await join(env.room, { resume: b.token });
   assert.equal(thief.id, b.id);
-  assert.equal((await closed(b)).code, 4001);
+  assert.equal((await b.closedWith(T)).code, 4001);
   await relays(a, thief);
   assert.deepEqual(a.inbox.filter((m) => m.type !== 'signal'), []);
   await env.afterwards();

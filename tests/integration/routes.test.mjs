@@ -1,33 +1,28 @@
 // The stateless Worker's routes, headers and limits, against the real runtime (`wrangler dev`).
 // Run: node --test tests/integration/routes.test.mjs   (after `make worker`)
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { startWorker, roomCode, fakeIp, panicsIn, waitFor, ROOT } from '../support/stack.mjs';
-import { Client } from '../support/client.mjs';
+import { roomCode, fakeIp, waitFor, ROOT } from '../support/stack.mjs';
+import { Client, integrationSuite } from '../support/client.mjs';
 
 const SECRET = 'integration-test-secret-not-used-anywhere-else';
 const TURN_URLS = 'turn:127.0.0.1:3478?transport=udp turn:127.0.0.1:3478?transport=tcp';
-let relay; // TURN configured
-let plain; // TURN not configured
-before(async () => {
-  [relay, plain] = await Promise.all([
-    startWorker({ vars: { TURN_SECRET: SECRET, TURN_URLS, TURN_TTL_SECONDS: '600', ALLOWED_ORIGINS: 'https://allowed.example' } }),
-    startWorker({ vars: { STUN_URLS: 'stun:127.0.0.1:3478' } }),
-  ]);
-});
-after(async () => {
-  const panics = [...panicsIn(relay.log()), ...panicsIn(plain.log())];
-  await Promise.all([relay.stop(), plain.stop()]);
-  assert.deepEqual(panics, []);
+const suite = integrationSuite({
+  workers: {
+    // TURN configured; the first Worker, the one suite.connect reaches.
+    relay: { vars: { TURN_SECRET: SECRET, TURN_URLS, TURN_TTL_SECONDS: '600', ALLOWED_ORIGINS: 'https://allowed.example' } },
+    // TURN not configured.
+    plain: { vars: { STUN_URLS: 'stun:127.0.0.1:3478' } },
+  },
 });
 
 const version = readFileSync(join(ROOT, 'Cargo.toml'), 'utf8').match(/^version = "(.+)"/m)[1];
 
 test('GET /health', async () => {
-  const r = await fetch(`${relay.url}/health`);
+  const r = await fetch(`${suite.relay.url}/health`);
   assert.equal(r.status, 200);
   assert.deepEqual(await r.json(), { status: 'ok', version });
 });
@@ -48,18 +43,18 @@ function checkAppHeaders(h) {
 }
 
 test('the app shell is served at / and at any room-code path, with the security headers', async () => {
-  const home = await fetch(`${relay.url}/`);
+  const home = await fetch(`${suite.relay.url}/`);
   assert.equal(home.status, 200);
   const html = await home.text();
   assert.match(html, /<script type="module" src="\/js\/app\.js"><\/script>/);
   checkAppHeaders(home.headers);
   for (const code of ['k7m-q2xp-9rt', '482913']) {
-    const r = await fetch(`${relay.url}/${code}`, { headers: { 'sec-fetch-mode': 'navigate', accept: 'text/html' } });
+    const r = await fetch(`${suite.relay.url}/${code}`, { headers: { 'sec-fetch-mode': 'navigate', accept: 'text/html' } });
     assert.equal(r.status, 200, code);
     assert.equal(await r.text(), html, `${code} serves the same shell`);
     checkAppHeaders(r.headers);
   }
-  const js = await fetch(`${relay.url}/js/app.js`);
+  const js = await fetch(`${suite.relay.url}/js/app.js`);
   assert.equal(js.status, 200);
   assert.match(js.headers.get('content-type'), /javascript/);
   checkAppHeaders(js.headers);
@@ -89,7 +84,7 @@ test('the app loads nothing from another origin', () => {
 
 test('unknown /api paths are 404 JSON', async () => {
   for (const p of ['/api/nope', '/api', '/api/ice-servers/extra']) {
-    const r = await fetch(`${relay.url}${p}`);
+    const r = await fetch(`${suite.relay.url}${p}`);
     assert.equal(r.status, 404, p);
     assert.deepEqual(await r.json(), { error: 'notFound' });
   }
@@ -99,7 +94,7 @@ test('unknown /api paths are 404 JSON', async () => {
 // hostile.test.mjs.
 
 test('signaling without an upgrade is 426', async () => {
-  const r = await fetch(`${relay.url}/ws/${roomCode()}`);
+  const r = await fetch(`${suite.relay.url}/ws/${roomCode()}`);
   assert.equal(r.status, 426);
   assert.equal((await r.json()).error, 'upgradeRequired');
 });
@@ -108,13 +103,13 @@ test('new connections per client IP are limited: 429 with Retry-After before any
   const ip = fakeIp();
   const room = roomCode();
   const sockets = [];
-  for (let i = 0; i < 30; i++) sockets.push(await Client.connect(relay.wsUrl(room), { ip }));
-  const err = await Client.connect(relay.wsUrl(room), { ip }).then(() => null, (e) => e);
+  for (let i = 0; i < 30; i++) sockets.push(await suite.connect(room, { ip }));
+  const err = await suite.connect(room, { ip }).then(() => null, (e) => e);
   assert.equal(err?.status, 429);
   assert.ok(Number(err.headers['retry-after']) > 0);
   assert.equal(JSON.parse(err.body).error, 'rateLimited');
   // Another client is not affected.
-  sockets.push(await Client.connect(relay.wsUrl(room), { ip: fakeIp() }));
+  sockets.push(await suite.connect(room, { ip: fakeIp() }));
   for (const s of sockets) s.ws.close();
 });
 
@@ -124,7 +119,7 @@ function iceFetch(stack, headers = {}, ip = fakeIp()) {
 
 test('GET /api/ice-servers mints coturn REST credentials', async () => {
   const before = Math.floor(Date.now() / 1000);
-  const r = await iceFetch(relay, { 'sec-fetch-site': 'same-origin', origin: relay.url });
+  const r = await iceFetch(suite.relay, { 'sec-fetch-site': 'same-origin', origin: suite.relay.url });
   assert.equal(r.status, 200);
   assert.equal(r.headers.get('cache-control'), 'no-store');
   const body = await r.json();
@@ -139,7 +134,7 @@ test('GET /api/ice-servers mints coturn REST credentials', async () => {
   assert.match(id, /^[A-Za-z0-9_-]{22}$/);
   assert.equal(turn.credential, createHmac('sha1', SECRET).update(turn.username).digest('base64'));
   // The id is random per request.
-  const again = await (await iceFetch(relay, { 'sec-fetch-site': 'same-origin' })).json();
+  const again = await (await iceFetch(suite.relay, { 'sec-fetch-site': 'same-origin' })).json();
   assert.notEqual(again.iceServers[1].username.split(':')[1], id);
 });
 
@@ -150,26 +145,26 @@ test('/api/ice-servers refuses other origins with 403', async () => {
     { 'sec-fetch-site': 'cross-site' },
     { origin: 'null' },
   ]) {
-    const r = await iceFetch(relay, headers);
+    const r = await iceFetch(suite.relay, headers);
     assert.equal(r.status, 403, JSON.stringify(headers));
     assert.equal((await r.json()).error, 'forbidden');
   }
-  const allowed = await iceFetch(relay, { origin: 'https://allowed.example', 'sec-fetch-site': 'cross-site' });
+  const allowed = await iceFetch(suite.relay, { origin: 'https://allowed.example', 'sec-fetch-site': 'cross-site' });
   assert.equal(allowed.status, 200, 'ALLOWED_ORIGINS adds an origin');
 });
 
 test('/api/ice-servers is rate limited per client IP', async () => {
   const ip = fakeIp();
-  for (let i = 0; i < 30; i++) assert.equal((await iceFetch(relay, {}, ip)).status, 200);
-  const r = await iceFetch(relay, {}, ip);
+  for (let i = 0; i < 30; i++) assert.equal((await iceFetch(suite.relay, {}, ip)).status, 200);
+  const r = await iceFetch(suite.relay, {}, ip);
   assert.equal(r.status, 429);
   assert.ok(Number(r.headers.get('retry-after')) > 0);
-  assert.equal((await iceFetch(relay, {}, fakeIp())).status, 200);
+  assert.equal((await iceFetch(suite.relay, {}, fakeIp())).status, 200);
 });
 
 test('TURN not configured: STUN only, relay false, logged once', async () => {
   for (let i = 0; i < 3; i++) {
-    const r = await iceFetch(plain, { 'sec-fetch-site': 'same-origin' });
+    const r = await iceFetch(suite.plain, { 'sec-fetch-site': 'same-origin' });
     assert.equal(r.status, 200);
     assert.equal(r.headers.get('cache-control'), 'no-store');
     const body = await r.json();
@@ -179,10 +174,10 @@ test('TURN not configured: STUN only, relay false, logged once', async () => {
   }
   // Log lines reach us asynchronously but in order: after a later event's line has arrived,
   // every turn_unconfigured line the three requests could have caused is in.
-  const joins = () => plain.log().match(/"event":"join"/g)?.length ?? 0;
+  const joins = () => suite.plain.events('join').length;
   const joinsBefore = joins();
-  const c = await Client.join(plain.wsUrl(roomCode('marker')));
+  const c = await Client.join(suite.plain.wsUrl(roomCode('marker')));
   await waitFor(() => joins() > joinsBefore, { what: 'the marker join to be logged' });
   await c.leave();
-  assert.equal(plain.log().match(/"event":"turn_unconfigured"/g)?.length, 1);
+  assert.equal(suite.plain.events('turn_unconfigured').length, 1);
 });

@@ -1,37 +1,14 @@
 // Protocol v1 against the real Workers runtime (workerd via `wrangler dev`), real WebSockets.
 // Run: node --test tests/integration/signaling.test.mjs   (after `make worker`)
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startWorker, roomCode, panicsIn } from '../support/stack.mjs';
-import { Client } from '../support/client.mjs';
+import { roomCode } from '../support/stack.mjs';
+import { integrationSuite } from '../support/client.mjs';
 
-let stack;
-before(async () => {
-  stack = await startWorker();
-});
-after(async () => {
-  const panics = panicsIn(stack.log());
-  await stack.stop();
-  assert.deepEqual(panics, [], 'the runtime log shows a panic or uncaught error');
-});
+// Every client a test opens is left after it.
+const { join, connect } = integrationSuite();
 
-const open = [];
-async function join(room, opts) {
-  const c = await Client.join(stack.wsUrl(room), opts);
-  open.push(c);
-  return c;
-}
-async function connect(room, opts) {
-  const c = await Client.connect(stack.wsUrl(room), opts);
-  open.push(c);
-  return c;
-}
-async function leaveAll() {
-  await Promise.all(open.splice(0).map((c) => c.leave()));
-}
-
-test('join order: welcome first, peerJoined to the others, names cleaned', async (t) => {
-  t.after(leaveAll);
+test('join order: welcome first, peerJoined to the others, names cleaned', async () => {
   const room = roomCode();
   const a = await join(room, { name: '  Ana\u0007 ' });
   assert.match(a.id, /^[0-9a-f]{16}$/);
@@ -47,16 +24,14 @@ test('join order: welcome first, peerJoined to the others, names cleaned', async
   assert.deepEqual(await a.next(), { type: 'peerJoined', id: first.id, name: 'Bo' });
 });
 
-test('room codes are case-insensitive', async (t) => {
-  t.after(leaveAll);
+test('room codes are case-insensitive', async () => {
   const room = roomCode('case');
   const a = await join(room);
   const b = await join(room.toUpperCase());
   assert.deepEqual(b.welcome.peers.map((p) => p.id), [a.id]);
 });
 
-test('a signal reaches only its `to`, with `from` stamped by the server', async (t) => {
-  t.after(leaveAll);
+test('a signal reaches only its `to`, with `from` stamped by the server', async () => {
   const room = roomCode();
   const a = await join(room);
   const b = await join(room);
@@ -72,8 +47,7 @@ test('a signal reaches only its `to`, with `from` stamped by the server', async 
   assert.equal(a.inbox.filter((m) => m.type === 'signal').length, 0);
 });
 
-test('no cross-room leakage', async (t) => {
-  t.after(leaveAll);
+test('no cross-room leakage', async () => {
   const r1 = roomCode('x');
   const r2 = roomCode('y');
   const a1 = await join(r1);
@@ -89,8 +63,7 @@ test('no cross-room leakage', async (t) => {
   assert.equal(a2.inbox.filter((m) => m.type === 'peerJoined' || m.type === 'signal').length, 0);
 });
 
-test('room full: the fifth join gets roomFull and close 4003', async (t) => {
-  t.after(leaveAll);
+test('room full: the fifth join gets roomFull and close 4003', async () => {
   const room = roomCode();
   for (let i = 0; i < 4; i++) await join(room);
   const e = await connect(room);
@@ -99,8 +72,7 @@ test('room full: the fifth join gets roomFull and close 4003', async (t) => {
   assert.equal((await e.closedWith()).code, 4003);
 });
 
-test('bad input gets its error and the room keeps working', async (t) => {
-  t.after(leaveAll);
+test('bad input gets its error and the room keeps working', async () => {
   const room = roomCode();
   const a = await join(room);
   const b = await join(room);
@@ -123,8 +95,7 @@ test('bad input gets its error and the room keeps working', async (t) => {
   assert.equal((await b.next((m) => m.type === 'signal')).data, 'still works');
 });
 
-test('messages before join get notJoined; unsupported version closes 4002', async (t) => {
-  t.after(leaveAll);
+test('messages before join get notJoined; unsupported version closes 4002', async () => {
   const room = roomCode();
   const a = await connect(room);
   a.send({ type: 'signal', to: '0123456789abcdef', data: 1 });
@@ -136,8 +107,7 @@ test('messages before join get notJoined; unsupported version closes 4002', asyn
   assert.equal((await a.closedWith()).code, 4002);
 });
 
-test('oversize frame gets tooLarge and close 1009; others unaffected', async (t) => {
-  t.after(leaveAll);
+test('oversize frame gets tooLarge and close 1009; others unaffected', async () => {
   const room = roomCode();
   const a = await join(room);
   const b = await join(room);
@@ -153,8 +123,7 @@ test('oversize frame gets tooLarge and close 1009; others unaffected', async (t)
   assert.equal((await b.next((m) => m.type === 'signal' && m.data.length === big.length)).data, big);
 });
 
-test('flood: rateLimited past the burst, then close 1008; the room keeps working', async (t) => {
-  t.after(leaveAll);
+test('flood: rateLimited past the burst, then close 1008; the room keeps working', async () => {
   const room = roomCode();
   const a = await join(room);
   const b = await join(room);
@@ -171,8 +140,7 @@ test('flood: rateLimited past the burst, then close 1008; the room keeps working
   assert.ok(relayed >= 49 && relayed < 400, `relayed ${relayed} of 400`);
 });
 
-test('leave: peerLeft to the others and the socket closes 1000', async (t) => {
-  t.after(leaveAll);
+test('leave: peerLeft to the others and the socket closes 1000', async () => {
   const room = roomCode();
   const a = await join(room);
   const b = await join(room);
@@ -184,13 +152,12 @@ test('leave: peerLeft to the others and the socket closes 1000', async (t) => {
   assert.deepEqual(c.welcome.peers.map((p) => p.id), [a.id]);
 });
 
-test('ping is answered pong', async (t) => {
-  t.after(leaveAll);
+test('ping is answered pong', async () => {
   const a = await connect(roomCode());
   assert.equal(await a.ping(), 'pong');
 });
 
-test('a client close is reciprocated', async (t) => {
+test('a client close is reciprocated', async () => {
   const a = await join(roomCode());
   a.ws.close(4100, 'bye');
   assert.equal((await a.closedWith()).code, 4100);

@@ -7,6 +7,7 @@ import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
 import { before, after, afterEach } from 'node:test';
 import { waitFor, panicsIn, startWorker, roomCode } from './stack.mjs';
+import { startCoturn } from './coturn.mjs';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const CHROMIUM_ARGS = [
@@ -251,18 +252,35 @@ export async function shutdown(browser, stacks, others = []) {
 }
 
 /**
- * The usual file-level set-up of a browser suite: one Worker and one browser for the file, the
+ * The usual file-level set-up of a browser suite: the file's servers and one browser, the
  * participants each test pushes to `open` closed (and checked for page errors) after it, and
- * everything shut down (and the runtime log checked for panics) at the end.
- * Returns `{ stack, browser, open }`, filled in once the file's `before` hook has run.
+ * everything shut down (and the runtime logs checked for panics) at the end.
+ *
+ * - `coturn`: secrets; when given, a loopback coturn holding them is started first (`suite.coturn`)
+ *   and resumed after every test, so a test that paused it never leaves it frozen.
+ * - `workers(coturn)`: the file's Workers, name → startWorker options (default one, `stack`,
+ *   without vars); `coturn.workerVars(secret)` gives the vars of a Worker relaying through it.
+ *
+ * Returns the suite `{ browser, coturn, open, stack, …each Worker under its name }`, filled in
+ * once the file's `before` hook has run (read them in tests, not at load time); `stack` is the
+ * first Worker.
  */
-export function browserSuite() {
-  const suite = { stack: null, browser: null, open: [] };
+export function browserSuite({ coturn: secrets, workers = () => ({ stack: {} }) } = {}) {
+  const suite = { stack: null, coturn: null, browser: null, open: [] };
+  let stacks = [];
   before(async () => {
-    [suite.stack, suite.browser] = await Promise.all([startWorker(), launchBrowser()]);
+    if (secrets) suite.coturn = await startCoturn({ secrets });
+    const named = workers(suite.coturn);
+    const names = Object.keys(named);
+    [stacks, suite.browser] = await Promise.all([Promise.all(names.map((n) => startWorker(named[n]))), launchBrowser()]);
+    names.forEach((n, i) => (suite[n] = stacks[i]));
+    [suite.stack] = stacks;
   });
-  afterEach(() => closeChecked(suite.open));
-  after(() => shutdown(suite.browser, [suite.stack]));
+  afterEach(async () => {
+    suite.coturn?.resume();
+    await closeChecked(suite.open);
+  });
+  after(() => shutdown(suite.browser, stacks, [suite.coturn]));
   return suite;
 }
 

@@ -1,7 +1,10 @@
-// A protocol-v1 test client over a real WebSocket (npm `ws`), with an inbox that tests wait on
-// with deadlines instead of sleeping.
+// The integration tier's helpers: a protocol-v1 test client over a real WebSocket (npm `ws`),
+// with an inbox that tests wait on with deadlines instead of sleeping, and integrationSuite(),
+// the file-level set-up every integration file shares.
 import WebSocket from 'ws';
-import { fakeIp } from './stack.mjs';
+import assert from 'node:assert/strict';
+import { before, after, afterEach } from 'node:test';
+import { fakeIp, panicsIn, startWorker } from './stack.mjs';
 
 export class Client {
   constructor(ws) {
@@ -49,9 +52,10 @@ export class Client {
     });
   }
 
-  /** Connects and joins; resolves with the client and its welcome. */
-  static async join(url, { name, resume, ip } = {}) {
-    const c = await Client.connect(url, { ip });
+  /** Connects (`connectOptions` as for connect) and joins; resolves with the client, its
+   * welcome in `welcome`. */
+  static async join(url, { name, resume, ...connectOptions } = {}) {
+    const c = await Client.connect(url, connectOptions);
     await c.joinRoom({ name, resume });
     return c;
   }
@@ -150,4 +154,47 @@ export class Client {
   get open() {
     return this.ws.readyState === WebSocket.OPEN;
   }
+}
+
+/**
+ * The usual file-level set-up of an integration suite (browserSuite() is the browser tier's):
+ * the Workers named in `workers` (name → startWorker options; default one, `stack`, without
+ * vars), started together before the file's tests; every client a test opens with
+ * `connect`/`join` left after it; and at the end the Workers stopped and their runtime logs
+ * checked for panics.
+ *
+ * Returns the suite: each Worker under its name, filled in once the file's `before` hook has
+ * run (read them in tests, not at load time); `stack`, the first Worker, which
+ * `connect(room, opts)` and `join(room, opts)` reach (`opts` as for Client.connect and
+ * Client.join); and `panics(from)`, the panic lines in its log from offset `from` on, less
+ * those matching `excuse` (a RegExp: a runtime message known not to be ours).
+ */
+export function integrationSuite({ workers = { stack: {} }, excuse } = {}) {
+  const open = [];
+  const track = async (pending) => {
+    const client = await pending;
+    open.push(client);
+    return client;
+  };
+  const ours = (log) => panicsIn(log).filter((l) => !excuse?.test(l));
+  let stacks = [];
+  const suite = {
+    stack: null,
+    connect: (room, opts) => track(Client.connect(suite.stack.wsUrl(room), opts)),
+    join: (room, opts) => track(Client.join(suite.stack.wsUrl(room), opts)),
+    panics: (from = 0) => ours(suite.stack.log().slice(from)),
+  };
+  before(async () => {
+    const names = Object.keys(workers);
+    stacks = await Promise.all(names.map((n) => startWorker(workers[n])));
+    names.forEach((n, i) => (suite[n] = stacks[i]));
+    [suite.stack] = stacks;
+  });
+  afterEach(() => Promise.all(open.splice(0).map((c) => c.leave())));
+  after(async () => {
+    const panics = stacks.flatMap((s) => ours(s.log()));
+    await Promise.all(stacks.map((s) => s.stop()));
+    assert.deepEqual(panics, [], 'the runtime log shows a panic or uncaught error');
+  });
+  return suite;
 }

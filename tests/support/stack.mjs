@@ -1,5 +1,7 @@
-// The local stack for the integration and browser tiers: a real `wrangler dev` (workerd) on a
-// free loopback port with its own state directory and vars, optionally a real coturn.
+// The local stack for every Node tier and the benchmarks: a real `wrangler dev` (workerd) on a
+// free loopback port with its own state directory and vars (coturn: ./coturn.mjs), and what
+// the tiers share: polling with a deadline, free ports, temp directories, room codes, and
+// readers for the runtime's log and storage.
 // Every process runs in its own process group and is killed as a group, so no stale server
 // outlives a test run.
 import { spawn, execFileSync } from 'node:child_process';
@@ -54,6 +56,18 @@ export async function freePort({ udp = false } = {}) {
   }
 }
 
+const tempDirs = [];
+/** A fresh directory under the system temp dir, removed by cleanupTempDirs(). */
+export function tempDir(tag) {
+  const d = mkdtempSync(join(tmpdir(), `pinhole-${tag}-`));
+  tempDirs.push(d);
+  return d;
+}
+/** Removes the directories tempDir() made (call once every process using them has stopped). */
+export function cleanupTempDirs() {
+  for (const d of tempDirs.splice(0)) rmSync(d, { recursive: true, force: true });
+}
+
 /** A fresh random room code per test. */
 export function roomCode(prefix = 't') {
   return `${prefix}-${randomBytes(6).toString('hex')}`;
@@ -70,24 +84,28 @@ export function fakeIp() {
 // test or benchmark never leaves a workerd or coturn behind.
 const live = new Set();
 process.on('exit', () => {
-  for (const child of live) killGroup(child, 'SIGKILL');
+  for (const child of live) signalGroup(child, 'SIGKILL');
 });
 // 'exit' does not run when a signal ends the process, so handle the usual ones too (an orphaned
 // workerd can keep spinning a core).
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.once(signal, () => {
-    for (const child of live) killGroup(child, 'SIGKILL');
+    for (const child of live) signalGroup(child, 'SIGKILL');
     process.exit(128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1));
   });
 }
 
-function track(child) {
+/** Spawns `command` in a process group of its own (`options` as for spawn), killed when this
+ * process exits. */
+export function spawnGroup(command, args, options = {}) {
+  const child = spawn(command, args, { ...options, detached: true });
   live.add(child);
   child.once('exit', () => live.delete(child));
   return child;
 }
 
-function killGroup(child, signal = 'SIGTERM') {
+/** Sends `signal` to the whole process group of `child` (ignored when it is gone). */
+export function signalGroup(child, signal = 'SIGTERM') {
   try {
     process.kill(-child.pid, signal);
   } catch {}
@@ -104,49 +122,15 @@ async function exited(child, timeout) {
   return result;
 }
 
-/** Starts coturn from turn/turnserver.local.conf with `secret` in a temp userdb. */
-export async function startCoturn({ secrets }) {
-  const dir = mkdtempSync(join(tmpdir(), 'pinhole-turn-'));
-  const db = join(dir, 'turndb');
-  for (const s of secrets) {
-    // turnadmin takes the secret only as an argument (see turn/README.md); test secrets only.
-    execFileSync('turnadmin', ['-s', s, '-r', 'pinhole.local', '-b', db], { cwd: dir, stdio: 'ignore' });
+/** Ends the process group of `child`: SIGTERM (after a SIGCONT, in case it was paused), then
+ * SIGKILL if it has not exited within `grace` ms. */
+export async function stopGroup(child, grace) {
+  signalGroup(child, 'SIGCONT');
+  signalGroup(child);
+  if (!(await exited(child, grace))) {
+    signalGroup(child, 'SIGKILL');
+    await exited(child, 5000);
   }
-  const port = await freePort({ udp: true });
-  const minPort = 41000 + randomInt(0, 40) * 500;
-  const log = join(dir, 'turnserver.log');
-  const child = track(spawn(
-    'turnserver',
-    ['-c', join(ROOT, 'turn', 'turnserver.local.conf'), `--userdb=${db}`, `--pidfile=${join(dir, 'pid')}`,
-      `--listening-port=${port}`, `--min-port=${minPort}`, `--max-port=${minPort + 499}`],
-    { cwd: dir, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
-  ));
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
-  await waitFor(
-    () => {
-      if (child.exitCode !== null) throw new Error(`coturn exited: ${out.slice(-2000)}`);
-      return execFileSync('ss', ['-lun'], { encoding: 'utf8' }).includes(`127.0.0.1:${port} `);
-    },
-    { timeout: 15_000, what: 'coturn to listen' },
-  );
-  return {
-    port,
-    db,
-    urls: `turn:127.0.0.1:${port}?transport=udp turn:127.0.0.1:${port}?transport=tcp`,
-    log: () => out,
-    /** Freezes coturn (SIGSTOP): every relayed packet is silently dropped, like a network that
-     * stopped forwarding, while its allocations and sockets stay as they were. */
-    pause: () => killGroup(child, 'SIGSTOP'),
-    resume: () => killGroup(child, 'SIGCONT'),
-    async stop() {
-      killGroup(child, 'SIGCONT');
-      killGroup(child);
-      if (!(await exited(child, 5000))) killGroup(child, 'SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
 }
 
 /**
@@ -179,17 +163,16 @@ export async function startWorker({ vars = {}, port, config: otherConfig } = {})
 
   async function start() {
     output = '';
-    child = track(spawn(
+    child = spawnGroup(
       join(BIN, 'wrangler'),
       ['dev', '--config', config, '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector),
         '--persist-to', state, '--env-file', envFile, '--show-interactive-dev-session=false', '--log-level', 'log'],
       {
         cwd: ROOT,
-        detached: true,
         stdio: ['ignore', 'pipe', 'pipe'],
         env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: 'true', FORCE_COLOR: '0' },
       },
-    ));
+    );
     const onData = (d) => {
       output += d;
       allOutput += d;
@@ -209,9 +192,7 @@ export async function startWorker({ vars = {}, port, config: otherConfig } = {})
 
   async function stop() {
     if (!child) return;
-    killGroup(child);
-    if (!(await exited(child, 10_000))) killGroup(child, 'SIGKILL');
-    await exited(child, 5000);
+    await stopGroup(child, 10_000);
     child = undefined;
   }
 
@@ -226,6 +207,8 @@ export async function startWorker({ vars = {}, port, config: otherConfig } = {})
     wsUrl: (code) => `ws://127.0.0.1:${port}/ws/${code}`,
     /** Everything the runtime printed since the first start. */
     log: () => allOutput,
+    /** The Worker's `{"event":…}` log lines so far, parsed (see logEvents). */
+    events: (name, fields) => logEvents(allOutput, name, fields),
     /** The env file the vars are read from at every (re)start (`KEY=value` lines, like .dev.vars),
      * e.g. for `turn/rotate-secret --local --dev-vars`. */
     envFile,
@@ -244,13 +227,29 @@ export async function startWorker({ vars = {}, port, config: otherConfig } = {})
   };
 }
 
+/**
+ * The Worker's metadata log lines (`{"event":<name>,…}`, one JSON object a line) in `log`,
+ * parsed, in order: those named `name` (all when it is omitted) whose fields equal every one of
+ * `fields`, e.g. `logEvents(log, 'grace_start', { room: tag })`. A last line still being
+ * written (no newline yet) is left for the next read.
+ */
+export function logEvents(log, name, fields = {}) {
+  const prefix = name === undefined ? '{"event":' : `{"event":${JSON.stringify(name)}`;
+  const want = Object.entries(fields);
+  return log
+    .split('\n')
+    .slice(0, -1)
+    .filter((l) => l.startsWith(prefix))
+    .map((l) => JSON.parse(l))
+    .filter((e) => want.every(([k, v]) => e[k] === v));
+}
+
 /** Lines in the runtime log that mean the WASM instance panicked or hit an unhandled error. */
 export function panicsIn(log) {
   return log
     .split('\n')
     .filter((l) => /panicked at|RuntimeError: unreachable|unreachable executed|Uncaught|workerd\/.*error/i.test(l));
 }
-
 
 /**
  * What a Room Durable Object has stored, read from workerd's SQLite files under `state`:

@@ -10,13 +10,14 @@ import { execFile } from "node:child_process";
 import { readFileSync, statSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { REPO, cleanupTempDirs, freePort, tempDir, tryAllocate, waitFor } from "./lib.mjs";
+import { ROOT, cleanupTempDirs, freePort, tempDir, waitFor } from "../support/stack.mjs";
+import { tryAllocate } from "../support/coturn.mjs";
 
 const run = promisify(execFile);
 const dir = tempDir("local-stack");
 let port;
 const env = () => ({ ...process.env, PINHOLE_DEV_DIR: join(dir, ".dev"), PINHOLE_DEV_VARS: join(dir, ".dev.vars"), TURN_PORT: String(port) });
-const script = join(REPO, "scripts", "local-turn");
+const script = join(ROOT, "scripts", "local-turn");
 const secretOf = () => readFileSync(join(dir, ".dev.vars"), "utf8").match(/^TURN_SECRET=(.+)$/m)?.[1];
 
 after(async () => {
@@ -25,7 +26,7 @@ after(async () => {
 });
 
 test("scripts/local-turn start: a dev secret shared by .dev.vars and a running coturn", async () => {
-  port = await freePort();
+  port = await freePort({ udp: true });
   const first = await run(script, ["start"], { env: env() });
   const secret = secretOf();
   assert.ok(secret && secret.length >= 40, "a generated secret");

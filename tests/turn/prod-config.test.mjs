@@ -18,21 +18,10 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import {
-  REPO,
-  addSecret,
-  cleanupTempDirs,
-  freePort,
-  nowUnix,
-  restCredential,
-  restUsername,
-  startCoturn,
-  tempDir,
-  tryAllocate,
-  turnadminWrapper,
-} from "./lib.mjs";
+import { ROOT, cleanupTempDirs, freePort, tempDir, waitFor } from "../support/stack.mjs";
+import { nowUnix, restCredential, restUsername, startCoturn, tryAllocate } from "../support/coturn.mjs";
 
-const PROD_CONF = readFileSync(join(REPO, "turn/turnserver.conf"), "utf8");
+const PROD_CONF = readFileSync(join(ROOT, "turn/turnserver.conf"), "utf8");
 const REALM = "pinhole.test";
 const SECRET = "prod-test-secret-" + Math.random().toString(36).slice(2);
 
@@ -61,9 +50,9 @@ function confKey(line) {
 
 async function adapt({ dir, withDenied = true }) {
   const p = {
-    port: await freePort(),
-    tls: await freePort(),
-    aux: await freePort(),
+    port: await freePort({ udp: true }),
+    tls: await freePort({ udp: true }),
+    aux: await freePort({ udp: true }),
   };
   const relayMin = 20000 + Math.floor(Math.random() * 30000);
   const values = {
@@ -110,15 +99,13 @@ function makeCert(dir) {
 }
 
 describe("production turnserver.conf", () => {
-  let dir, ta, server, cfg;
+  let dir, server, cfg;
 
   before(async () => {
     dir = tempDir("prod");
-    ta = turnadminWrapper(dir);
     makeCert(dir);
     cfg = await adapt({ dir });
-    await addSecret(ta, join(dir, "turndb"), REALM, SECRET);
-    server = await startCoturn({ conf: cfg.conf, port: cfg.port, logPath: join(dir, "stdout.log"), cwd: dir });
+    server = await startCoturn({ conf: cfg.conf, port: cfg.port, dir, secrets: [SECRET], realm: REALM, logPath: join(dir, "stdout.log") });
   });
 
   after(async () => {
@@ -228,7 +215,7 @@ describe("production turnserver.conf", () => {
   });
 
   test("coturn logged the denials", async () => {
-    await (await import("./lib.mjs")).waitFor(
+    await waitFor(
       () => /peer IP 10\.0\.0\.1 denied/.test(readFileSync(join(dir, "turnserver.log"), "utf8")),
       { what: "denial in coturn's log" },
     );
@@ -238,11 +225,9 @@ describe("production turnserver.conf", () => {
 describe("negative controls (these prove the 403s above can fail)", () => {
   test("without the denied-peer-ip lines, 10.0.0.1 and 169.254.169.254 would be granted", async () => {
     const dir = tempDir("prod-nodeny");
-    const ta = turnadminWrapper(dir);
     makeCert(dir);
     const cfg = await adapt({ dir, withDenied: false });
-    await addSecret(ta, join(dir, "turndb"), REALM, SECRET);
-    const server = await startCoturn({ conf: cfg.conf, port: cfg.port, logPath: join(dir, "stdout.log"), cwd: dir });
+    const server = await startCoturn({ conf: cfg.conf, port: cfg.port, dir, secrets: [SECRET], realm: REALM, logPath: join(dir, "stdout.log") });
     try {
       const { client, code } = await tryAllocate(cfg.port, SECRET);
       try {
@@ -261,17 +246,9 @@ describe("negative controls (these prove the 403s above can fail)", () => {
 
   test("the loopback-only dev config grants 127.0.0.1 (allow-loopback-peers)", async () => {
     const dir = tempDir("local");
-    const ta = turnadminWrapper(dir);
-    const port = await freePort();
-    const db = join(dir, "turndb");
-    await addSecret(ta, db, "pinhole.local", SECRET);
-    const server = await startCoturn({
-      conf: join(REPO, "turn/turnserver.local.conf"),
-      port,
-      args: [`--listening-port=${port}`, `--userdb=${db}`, `--pidfile=${join(dir, "pid")}`, "--min-port=41000", "--max-port=41100"],
-      logPath: join(dir, "stdout.log"),
-      cwd: dir,
-    });
+    // turn/turnserver.local.conf, with its own port, userdb and relay ports passed as flags.
+    const server = await startCoturn({ dir, secrets: [SECRET], logPath: join(dir, "stdout.log") });
+    const { port } = server;
     try {
       const user = restUsername(nowUnix() + 60);
       const { client, code } = await tryAllocate(port, SECRET, { username: user });

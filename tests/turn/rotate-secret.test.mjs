@@ -10,26 +10,16 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, statSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import {
-  REPO,
-  addSecret,
-  cleanupTempDirs,
-  freePort,
-  listSecrets,
-  sha256,
-  startCoturn,
-  tempDir,
-  tryAllocate,
-  turnadminWrapper,
-  waitFor,
-} from "./lib.mjs";
+import { ROOT, cleanupTempDirs, tempDir, waitFor } from "../support/stack.mjs";
+import { LOCAL_REALM, listSecrets, startCoturn, tryAllocate, turnadminWrapper } from "../support/coturn.mjs";
 
 const execFileP = promisify(execFile);
-const SCRIPT = join(REPO, "turn/rotate-secret");
-const REALM = "pinhole.local";
+const SCRIPT = join(ROOT, "turn/rotate-secret");
+const REALM = LOCAL_REALM;
 const OLD = "old-" + Math.random().toString(36).slice(2) + Math.random().toString(36).slice(2);
 
 let root, db, devVars, state, ta, port, server;
@@ -49,14 +39,9 @@ async function rotate(...args) {
   }
 }
 
+const sha256 = (s) => createHash("sha256").update(s).digest("hex");
 const devVarsSecret = () => /^TURN_SECRET=(.*)$/m.exec(readFileSync(devVars, "utf8"))?.[1];
 const secretHashes = async () => (await listSecrets(ta, db, REALM)).map(sha256).sort();
-
-async function authCode(secret, opts) {
-  const { client, code } = await tryAllocate(port, secret, opts);
-  await client.release();
-  return code;
-}
 
 before(async () => {
   root = tempDir("rotate");
@@ -66,15 +51,9 @@ before(async () => {
   state = join(root, ".dev/pinhole-rotate-secret.state");
   ta = turnadminWrapper(root);
   writeFileSync(devVars, `# local secrets\nALLOWED_ORIGINS=http://localhost:8787\nTURN_SECRET=${OLD}\nOTHER=1\n`);
-  await addSecret(ta, db, REALM, OLD);
-  port = await freePort();
-  server = await startCoturn({
-    conf: join(REPO, "turn/turnserver.local.conf"),
-    port,
-    args: [`--listening-port=${port}`, `--userdb=${db}`, `--pidfile=${join(root, ".dev/pid")}`, "--min-port=42000", "--max-port=42100"],
-    logPath: join(root, ".dev/turnserver.log"),
-    cwd: root,
-  });
+  // turn/turnserver.local.conf on the temp root's userdb, seeded with the old secret.
+  server = await startCoturn({ dir: root, db, secrets: [OLD], logPath: join(root, ".dev/turnserver.log") });
+  port = server.port;
 });
 
 after(async () => {
@@ -83,7 +62,7 @@ after(async () => {
 });
 
 test("full rotation: start, both secrets valid, finish gated by TTL, old refused after", async () => {
-  assert.equal(await authCode(OLD), 200, "seeded secret works");
+  assert.equal(await server.secretCode(OLD), 200, "seeded secret works");
   const before = await secretHashes();
   assert.deepEqual(before, [sha256(OLD)]);
 
@@ -114,8 +93,8 @@ test("full rotation: start, both secrets valid, finish gated by TTL, old refused
   assert.ok(!readFileSync(state, "utf8").includes(NEW), "state keeps no secret once the Worker has it");
 
   // Mid-rotation both secrets authenticate (clients holding old credentials still allocate).
-  assert.equal(await authCode(OLD), 200);
-  assert.equal(await authCode(NEW), 200);
+  assert.equal(await server.secretCode(OLD), 200);
+  assert.equal(await server.secretCode(NEW), 200);
 
   // Idempotent start: no second new secret, .dev.vars unchanged.
   const again = await rotate("start");
@@ -148,8 +127,8 @@ test("full rotation: start, both secrets valid, finish gated by TTL, old refused
   assert.ok(!existsSync(state));
 
   // Old credentials are refused for new allocations; new ones work.
-  assert.equal(await authCode(OLD), 401);
-  assert.equal(await authCode(NEW), 200);
+  assert.equal(await server.secretCode(OLD), 401);
+  assert.equal(await server.secretCode(NEW), 200);
 
   // The allocation made with the old secret keeps refreshing and adding permissions: coturn
   // checks its requests against the key it stored when the allocation authenticated.
@@ -180,12 +159,12 @@ test("finish runs without --force once TTL + margin have passed", async () => {
       const r = await rotate("finish");
       return r.code === 0 ? r : null;
     },
-    { timeoutMs: 10000, intervalMs: 250, what: "finish to be allowed" },
+    { timeout: 10_000, interval: 250, what: "finish to be allowed" },
   );
   assert.match(fin.out, /removed/);
   assert.deepEqual(await secretHashes(), [sha256(NEW)]);
-  assert.equal(await authCode(prev), 401);
-  assert.equal(await authCode(NEW), 200);
+  assert.equal(await server.secretCode(prev), 401);
+  assert.equal(await server.secretCode(NEW), 200);
 });
 
 test("no run printed a secret", async () => {

@@ -1,82 +1,39 @@
-// Helpers for the coturn tests in this directory (not a test file itself).
+// coturn for the TURN and browser tiers and the benchmarks: starting a real turnserver, seeding
+// its userdb with turnadmin, and a tiny STUN/TURN client to talk to it (not a test file itself).
 //
-// A tiny STUN/TURN client over UDP (RFC 8489 / RFC 8656) instead of turnutils_uclient: it lets
-// the tests read the exact error code of each request, keep one allocation open across secret
+// The client speaks UDP (RFC 8489 / RFC 8656) instead of running turnutils_uclient: it lets the
+// tests read the exact error code of each request, keep one allocation open across secret
 // rotation steps, and — important for the denied-peer tests — it only ever *asks* for a
 // permission or channel; it never sends data to a peer, so even a misconfigured coturn that
 // granted 10.0.0.1 would relay nothing. Every socket is bound to and talks to 127.0.0.1 only.
-
-import { spawn, execFile } from "node:child_process";
-import { createHash, createHmac, randomBytes } from "node:crypto";
-import dgram from "node:dgram";
-import { createServer } from "node:net";
-import { mkdtempSync, writeFileSync, readFileSync, chmodSync, existsSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { promisify } from "node:util";
-import { waitFor as poll } from "../support/stack.mjs";
+import { execFile } from 'node:child_process';
+import { createHash, createHmac, randomBytes, randomInt } from 'node:crypto';
+import dgram from 'node:dgram';
+import { openSync, closeSync, writeFileSync, readFileSync, chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { ROOT, freePort, waitFor, spawnGroup, signalGroup, stopGroup } from './stack.mjs';
 
 const execFileP = promisify(execFile);
 
-export const TURNSERVER = "/usr/bin/turnserver";
-export const TURNADMIN = "/usr/bin/turnadmin";
-export const REPO = new URL("../../", import.meta.url).pathname;
+const TURNSERVER = '/usr/bin/turnserver';
+const TURNADMIN = '/usr/bin/turnadmin';
+/** The realm of turn/turnserver.local.conf. */
+export const LOCAL_REALM = 'pinhole.local';
 
 // ---------------------------------------------------------------------------------------------
 // Credentials, exactly as the Worker mints them (src/turn.rs).
 
 export function restCredential(secret, username) {
-  return createHmac("sha1", secret).update(username).digest("base64");
+  return createHmac('sha1', secret).update(username).digest('base64');
 }
 
 export function restUsername(expiryUnix) {
-  return `${expiryUnix}:${randomBytes(12).toString("base64url")}`;
+  return `${expiryUnix}:${randomBytes(12).toString('base64url')}`;
 }
 
 export const nowUnix = () => Math.floor(Date.now() / 1000);
-
-export function sha256(s) {
-  return createHash("sha256").update(s).digest("hex");
-}
-
-// ---------------------------------------------------------------------------------------------
-// Ports, temp dirs, polling
-
-const tempDirs = [];
-export function tempDir(tag) {
-  const d = mkdtempSync(join(tmpdir(), `pinhole-${tag}-`));
-  tempDirs.push(d);
-  return d;
-}
-/** Remove the temp dirs made by tempDir() (call after every coturn using them has stopped). */
-export function cleanupTempDirs() {
-  for (const d of tempDirs.splice(0)) rmSync(d, { recursive: true, force: true });
-}
-
-/** A port free on 127.0.0.1 for TCP at the time of asking (and then tried for UDP too). */
-export async function freePort() {
-  for (;;) {
-    const port = await new Promise((resolve, reject) => {
-      const srv = createServer();
-      srv.once("error", reject);
-      srv.listen(0, "127.0.0.1", () => {
-        const p = srv.address().port;
-        srv.close(() => resolve(p));
-      });
-    });
-    const udpFree = await new Promise((resolve) => {
-      const s = dgram.createSocket("udp4");
-      s.once("error", () => resolve(false));
-      s.bind(port, "127.0.0.1", () => s.close(() => resolve(true)));
-    });
-    if (udpFree && port < 60000) return port;
-  }
-}
-
-/** Poll `fn` until it returns a truthy value or the deadline passes (stack.mjs's waitFor, with
- * this suite's option names). */
-export const waitFor = (fn, { timeoutMs = 10000, intervalMs = 50, what = "condition" } = {}) =>
-  poll(fn, { timeout: timeoutMs, interval: intervalMs, what });
 
 // ---------------------------------------------------------------------------------------------
 // turnadmin
@@ -88,7 +45,7 @@ export const waitFor = (fn, { timeoutMs = 10000, intervalMs = 50, what = "condit
  * for turn/rotate-secret.
  */
 export function turnadminWrapper(dir) {
-  const path = join(dir, "turnadmin");
+  const path = join(dir, 'turnadmin');
   writeFileSync(
     path,
     `#!/usr/bin/env bash
@@ -104,65 +61,116 @@ exit "$rc"
 
 /** The secrets stored for `realm` in the SQLite userdb `db` (never printed by the tests). */
 export async function listSecrets(wrapper, db, realm) {
-  const { stdout } = await execFileP(wrapper, ["-S", "-r", realm, "-b", db]);
+  const { stdout } = await execFileP(wrapper, ['-S', '-r', realm, '-b', db]);
   const suffix = `[${realm}]`;
   return stdout
-    .split("\n")
+    .split('\n')
     .filter((l) => l.endsWith(suffix) && l.length > suffix.length)
     .map((l) => l.slice(0, -suffix.length));
 }
 
+/** Stores `secret` for `realm` in the userdb `db`. turnadmin takes the secret only as an
+ * argument (see turn/README.md); these are test secrets only. */
 export async function addSecret(wrapper, db, realm, secret) {
-  await execFileP(wrapper, ["-s", secret, "-r", realm, "-b", db]);
+  await execFileP(wrapper, ['-s', secret, '-r', realm, '-b', db], { cwd: dirname(wrapper) });
 }
 
 // ---------------------------------------------------------------------------------------------
 // coturn process
 
 /**
- * Start turnserver with config file `conf` in its own process group; resolves once it answers a
- * STUN Binding request on 127.0.0.1:`port`. stdout/stderr go to `logPath`.
+ * Starts turnserver in its own process group (killed with this process however it ends) and
+ * resolves once it answers a STUN Binding request on 127.0.0.1:`port`.
+ *
+ * Without `conf`, it runs turn/turnserver.local.conf (loopback only, realm pinhole.local) with
+ * its userdb, pidfile, listening port and a relay port range of its own passed as flags, so
+ * several can run at once. With `conf` (e.g. the production template adapted by a test), that
+ * file says everything and only `args` are added; `port` must then be its listening port.
+ *
+ * - `secrets`: stored in `db` for `realm` with turnadmin before the start.
+ * - `dir`: working directory for coturn and its files; default a temp directory, removed by
+ *   stop().
+ * - `db`: the SQLite userdb; default `<dir>/turndb`.
+ * - `port`: default a port free for UDP and TCP.
+ * - `relayPorts`: `[min, max]`; default a random block of 500 in 41000..60999.
+ * - `logPath`: coturn's stdout and stderr are appended to this file; default kept in memory.
+ *   Either way `log()` returns them.
+ *
+ * Returns `{ port, db, urls, workerVars(secret), allocationCode(username, credential),
+ * secretCode(secret, opts), log(), pause(), resume(), stop() }`.
  */
-export async function startCoturn({ conf, port, args = [], logPath, cwd }) {
-  const { openSync } = await import("node:fs");
-  const fd = openSync(logPath, "a");
-  const child = spawn(TURNSERVER, ["-c", conf, ...args], {
-    cwd,
-    detached: true, // own process group, killed as a group in stop()
-    stdio: ["ignore", fd, fd],
-  });
-  let exited = null;
-  child.on("exit", (code, signal) => {
-    exited = { code, signal };
-  });
-  const stop = async () => {
-    if (exited) return;
-    try {
-      process.kill(-child.pid, "SIGTERM");
-    } catch {
-      return;
-    }
-    try {
-      await waitFor(() => exited, { timeoutMs: 5000, what: "turnserver to exit" });
-    } catch {
-      try {
-        process.kill(-child.pid, "SIGKILL");
-      } catch {}
-    }
+export async function startCoturn({
+  conf, secrets = [], realm = LOCAL_REALM, dir, db, port, relayPorts, logPath, args = [],
+} = {}) {
+  const ownDir = !dir;
+  dir ??= mkdtempSync(join(tmpdir(), 'pinhole-turn-'));
+  db ??= join(dir, 'turndb');
+  port ??= await freePort({ udp: true });
+  if (secrets.length) {
+    const wrapper = turnadminWrapper(dir);
+    for (const s of secrets) await addSecret(wrapper, db, realm, s);
+  }
+  const local = () => {
+    const [min, max] = relayPorts ?? ((m) => [m, m + 499])(41000 + randomInt(0, 40) * 500);
+    return [join(ROOT, 'turn', 'turnserver.local.conf'), `--userdb=${db}`, `--pidfile=${join(dir, 'turnserver.pid')}`,
+      `--listening-port=${port}`, `--min-port=${min}`, `--max-port=${max}`];
   };
+  const fd = logPath ? openSync(logPath, 'a') : 'pipe';
+  const child = spawnGroup(TURNSERVER, ['-c', ...(conf ? [conf] : local()), ...args], { cwd: dir, stdio: ['ignore', fd, fd] });
+  if (logPath) closeSync(fd); // the child has its own copy
+  let out = '';
+  if (!logPath) {
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+  }
+  const log = () => (logPath ? readFileSync(logPath, 'utf8') : out);
+  async function stop() {
+    await stopGroup(child, 5000);
+    if (ownDir) rmSync(dir, { recursive: true, force: true });
+  }
   try {
     await waitFor(
       async () => {
-        if (exited) throw new Error(`turnserver exited early (${JSON.stringify(exited)}); see ${logPath}`);
+        if (child.exitCode !== null || child.signalCode !== null) {
+          throw new Error(`coturn exited (${child.exitCode ?? child.signalCode}):\n${log().slice(-2000)}`);
+        }
         return stunBinding(port);
       },
-      { timeoutMs: 15000, intervalMs: 100, what: `coturn on 127.0.0.1:${port}` },
+      { timeout: 15_000, interval: 100, what: `coturn on 127.0.0.1:${port}` },
     );
   } catch (e) {
     await stop();
     throw e;
   }
-  return { child, stop, log: () => readFileSync(logPath, "utf8") };
+  const urls = `turn:127.0.0.1:${port}?transport=udp turn:127.0.0.1:${port}?transport=tcp`;
+  return {
+    port,
+    db,
+    urls,
+    /** Worker vars for a Worker that relays through this coturn, signing with `secret`. */
+    workerVars: (secret) => ({ TURN_SECRET: secret, TURN_URLS: urls, STUN_URLS: `stun:127.0.0.1:${port}` }),
+    /** Allocates once with `username`/`credential` and releases it; the STUN answer code. */
+    async allocationCode(username, credential) {
+      const client = new TurnClient(port);
+      try {
+        return (await client.allocate(username, credential)).code;
+      } finally {
+        await client.release();
+      }
+    },
+    /** The same with a fresh REST credential signed with `secret` (`opts` as for tryAllocate). */
+    async secretCode(secret, opts) {
+      const { client, code } = await tryAllocate(port, secret, opts);
+      await client.release();
+      return code;
+    },
+    log,
+    /** Freezes coturn (SIGSTOP): every relayed packet is silently dropped, like a network that
+     * stopped forwarding, while its allocations and sockets stay as they were. */
+    pause: () => signalGroup(child, 'SIGSTOP'),
+    resume: () => signalGroup(child, 'SIGCONT'),
+    stop,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -184,7 +192,7 @@ const ATTR = {
 };
 
 function attr(type, value) {
-  if (typeof value === "function") return (tid) => attr(type, value(tid));
+  if (typeof value === 'function') return (tid) => attr(type, value(tid));
   const pad = (4 - (value.length % 4)) % 4;
   const b = Buffer.alloc(4 + value.length + pad);
   b.writeUInt16BE(type, 0);
@@ -195,13 +203,13 @@ function attr(type, value) {
 
 function ipv6Bytes(ip) {
   // expand "a:b::c" (and a trailing dotted IPv4) into 16 bytes
-  let [head, tail] = ip.includes("::") ? ip.split("::") : [ip, null];
+  let [head, tail] = ip.includes('::') ? ip.split('::') : [ip, null];
   const parse = (s) => {
     if (!s) return [];
-    const parts = s.split(":");
+    const parts = s.split(':');
     const last = parts[parts.length - 1];
-    if (last.includes(".")) {
-      const o = last.split(".").map(Number);
+    if (last.includes('.')) {
+      const o = last.split('.').map(Number);
       parts.splice(-1, 1, ((o[0] << 8) | o[1]).toString(16), ((o[2] << 8) | o[3]).toString(16));
     }
     return parts.map((h) => parseInt(h, 16));
@@ -217,7 +225,7 @@ function ipv6Bytes(ip) {
 /** XOR-PEER-ADDRESS value; IPv6 needs the transaction id, so this returns a function of it. */
 function xorAddress(ip, port) {
   return (tid) => {
-    const v6 = ip.includes(":");
+    const v6 = ip.includes(':');
     const v = Buffer.alloc(v6 ? 20 : 8);
     v.writeUInt8(v6 ? 0x02 : 0x01, 1);
     v.writeUInt16BE(port ^ (MAGIC >>> 16), 2);
@@ -228,7 +236,7 @@ function xorAddress(ip, port) {
       const a = ipv6Bytes(ip);
       for (let i = 0; i < 16; i++) v[4 + i] = a[i] ^ key[i];
     } else {
-      const n = ip.split(".").reduce((a, o) => ((a << 8) | Number(o)) >>> 0, 0);
+      const n = ip.split('.').reduce((a, o) => ((a << 8) | Number(o)) >>> 0, 0);
       v.writeUInt32BE((n ^ MAGIC) >>> 0, 4);
     }
     return v;
@@ -236,7 +244,7 @@ function xorAddress(ip, port) {
 }
 
 function encode(method, tid, attrs, key) {
-  let body = Buffer.concat(attrs.map((a) => (typeof a === "function" ? a(tid) : a)));
+  let body = Buffer.concat(attrs.map((a) => (typeof a === 'function' ? a(tid) : a)));
   const header = Buffer.alloc(20);
   header.writeUInt16BE(method, 0); // class "request" = 0b00
   header.writeUInt32BE(MAGIC, 4);
@@ -244,7 +252,7 @@ function encode(method, tid, attrs, key) {
   if (key) {
     // MESSAGE-INTEGRITY covers the message with the length field already counting itself.
     header.writeUInt16BE(body.length + 24, 2);
-    const mac = createHmac("sha1", key).update(Buffer.concat([header, body])).digest();
+    const mac = createHmac('sha1', key).update(Buffer.concat([header, body])).digest();
     body = Buffer.concat([body, attr(ATTR.MESSAGE_INTEGRITY, mac)]);
   }
   header.writeUInt16BE(body.length, 2);
@@ -265,11 +273,11 @@ function decode(buf) {
   }
   const cls = ((type >> 4) & 0x1) | ((type >> 7) & 0x2); // 2 = success, 3 = error
   let code = cls === 2 ? 200 : null;
-  let reason = "";
+  let reason = '';
   const ec = attrs.get(ATTR.ERROR_CODE);
   if (ec) {
     code = (ec[2] & 0x7) * 100 + ec[3];
-    reason = ec.subarray(4).toString("utf8");
+    reason = ec.subarray(4).toString('utf8');
   }
   return { cls, code, reason, tid, attrs };
 }
@@ -289,13 +297,13 @@ export async function stunBinding(port) {
 export class TurnClient {
   constructor(port) {
     this.port = port;
-    this.sock = dgram.createSocket("udp4");
-    this.sock.bind(0, "127.0.0.1");
+    this.sock = dgram.createSocket('udp4');
+    this.sock.bind(0, '127.0.0.1');
     this.pending = new Map();
-    this.sock.on("message", (msg) => {
+    this.sock.on('message', (msg) => {
       if (msg.length < 20) return;
       const r = decode(msg);
-      const p = this.pending.get(r.tid.toString("hex"));
+      const p = this.pending.get(r.tid.toString('hex'));
       if (p) p(r);
     });
   }
@@ -315,18 +323,18 @@ export class TurnClient {
       let timer;
       const deadline = setTimeout(() => {
         clearTimeout(timer);
-        this.pending.delete(tid.toString("hex"));
+        this.pending.delete(tid.toString('hex'));
         reject(new Error(`no answer to STUN method 0x${method.toString(16)} within ${timeoutMs} ms`));
       }, timeoutMs);
       const send = () => {
-        this.sock.send(msg, this.port, "127.0.0.1");
+        this.sock.send(msg, this.port, '127.0.0.1');
         timer = setTimeout(send, rto);
         rto = Math.min(rto * 2, 1000);
       };
-      this.pending.set(tid.toString("hex"), (r) => {
+      this.pending.set(tid.toString('hex'), (r) => {
         clearTimeout(timer);
         clearTimeout(deadline);
-        this.pending.delete(tid.toString("hex"));
+        this.pending.delete(tid.toString('hex'));
         resolve(r);
       });
       send();
@@ -342,7 +350,7 @@ export class TurnClient {
         this.realm = r.attrs.get(ATTR.REALM).toString();
         this.nonce = r.attrs.get(ATTR.NONCE).toString();
       }
-      const key = createHash("md5").update(`${this.username}:${this.realm}:${this.password}`).digest();
+      const key = createHash('md5').update(`${this.username}:${this.realm}:${this.password}`).digest();
       const r = await this.request(
         method,
         [
@@ -359,7 +367,7 @@ export class TurnClient {
       }
       return r;
     }
-    throw new Error("stale nonce loop");
+    throw new Error('stale nonce loop');
   }
 
   /** Allocate a UDP relay with a TURN REST username/credential. Returns the response code. */
@@ -413,4 +421,3 @@ export async function tryAllocate(port, secret, { expiry = nowUnix() + 600, user
   return { client, code: r.code, reason: r.reason };
 }
 
-export { existsSync };
