@@ -1,7 +1,7 @@
 // Shared helpers for the benchmarks in bench/: percentiles, process memory, the machine
 // header, a minimal protocol-v1 client and a PeerJS server child. Loopback only.
 import { spawn, execFileSync } from 'node:child_process';
-import { readFileSync, readdirSync, existsSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { cpus, totalmem, loadavg } from 'node:os';
 import WebSocket from 'ws';
@@ -70,7 +70,9 @@ function descendants() {
       const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       const args = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').join(' ');
       procs.push({ pid: Number(d), ppid, comm, args });
-    } catch {} // exited while we looked
+    } catch {
+      // exited while we looked
+    }
   }
   const mine = new Set([process.pid]);
   for (let grew = true; grew; ) {

@@ -24,7 +24,9 @@ export class Client {
       if (!isBinary) {
         try {
           msg = JSON.parse(text);
-        } catch {}
+        } catch {
+          // not JSON: kept as the raw text, for the test to assert on
+        }
       }
       this.inbox.push(msg);
       this.#wake();

@@ -311,7 +311,9 @@ export class TurnClient {
   close() {
     try {
       this.sock.close();
-    } catch {}
+    } catch {
+      // already closed
+    }
   }
 
   /** Send a request and wait for its answer, retransmitting (RFC 8489 §6.2.1) up to a deadline. */
@@ -407,7 +409,9 @@ export class TurnClient {
     if (this.relayedPort) {
       try {
         await this.refresh(0);
-      } catch {}
+      } catch {
+        // best effort: the allocation may already be gone
+      }
     }
     this.close();
   }

@@ -108,7 +108,9 @@ export function spawnGroup(command, args, options = {}) {
 export function signalGroup(child, signal = 'SIGTERM') {
   try {
     process.kill(-child.pid, signal);
-  } catch {}
+  } catch {
+    // the group has already exited
+  }
 }
 
 async function exited(child, timeout) {
