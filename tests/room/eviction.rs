@@ -10,12 +10,7 @@ use serde_json::json;
 #[test]
 fn eviction_mid_call_loses_nothing() {
     let mut s = Sim::new(RoomConfig::default());
-    let a = s.join("A");
-    let b = s.join("B");
-    let c = s.join("C");
-    for p in [&a, &b, &c] {
-        s.take(p.conn);
-    }
+    let [a, b, c] = s.join_all(["A", "B", "C"]);
     s.advance(2_000);
     let c_gone = s.now;
     s.client_close(c.conn);

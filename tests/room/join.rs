@@ -122,12 +122,7 @@ fn room_full_at_two_counts_peers_in_grace() {
 #[test]
 fn leave_tells_the_others_and_the_last_leave_clears_storage() {
     let mut s = Sim::new(RoomConfig::default());
-    let a = s.join("A");
-    let b = s.join("B");
-    let c = s.join("C");
-    for p in [&a, &b, &c] {
-        s.take(p.conn);
-    }
+    let [a, b, c] = s.join_all(["A", "B", "C"]);
     s.leave(b.conn);
     assert_eq!(s.closed(b.conn), Some(CloseReason::Left));
     assert!(s.take(b.conn).is_empty());

@@ -8,12 +8,7 @@ use serde_json::json;
 #[test]
 fn a_signal_reaches_only_its_target_with_from_stamped_and_data_intact() {
     let mut s = Sim::new(RoomConfig::default());
-    let a = s.join("A");
-    let b = s.join("B");
-    let c = s.join("C");
-    for p in [&a, &b, &c] {
-        s.take(p.conn);
-    }
+    let [a, b, c] = s.join_all(["A", "B", "C"]);
     let data = r#"{"sdp":"v=0\r\n", "n" : 1.50, "nested":[null,{"x":"\u00e9"}]}"#;
     let frame = format!(
         r#"{{"type":"signal","from":"ffffffffffffffff","to":"{}","data":{data}}}"#,

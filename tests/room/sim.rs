@@ -312,6 +312,15 @@ impl Sim {
         )
     }
 
+    /// Joins one peer per name, in order, and drains every inbox: a room mid-call.
+    pub fn join_all<const N: usize>(&mut self, names: [&str; N]) -> [Peer; N] {
+        let peers = names.map(|name| self.join(name));
+        for p in &peers {
+            self.take(p.conn);
+        }
+        peers
+    }
+
     /// Opens a socket and resumes (or tries to) with `token`.
     pub fn resume(&mut self, token: &str) -> (ConnId, Vec<Value>) {
         let conn = self.open();
