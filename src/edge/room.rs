@@ -17,8 +17,8 @@
 use crate::config;
 use crate::protocol::{close, CloseReason, Detail, LogEvent};
 use crate::room::{
-    self as room_core, Attachment, ConnId, Disconnect, Effect, Entropy, Frame, Millis,
-    PeerRecord, RoomConfig, Stored, ALARM_KEY, HELD_PREFIX, ROSTER_KEY,
+    self as room_core, Attachment, ConnId, Disconnect, Effect, Entropy, Frame, Millis, PeerRecord,
+    RoomConfig, Stored, ALARM_KEY, HELD_PREFIX, ROSTER_KEY,
 };
 use serde::de::DeserializeOwned;
 use std::cell::RefCell;
@@ -348,7 +348,11 @@ impl Room {
     }
 
     fn conn_of(&self, ws: &WebSocket) -> Option<ConnId> {
-        self.state.get_tags(ws).ok()?.iter().find_map(|t| parse_tag(t))
+        self.state
+            .get_tags(ws)
+            .ok()?
+            .iter()
+            .find_map(|t| parse_tag(t))
     }
 
     /// When the runtime last answered a `ping` on the socket; `None` when it never did.
@@ -371,7 +375,11 @@ impl Room {
             return Ok(());
         }
         let roster: Vec<PeerRecord> = read_json(&self.kv.get(ROSTER_KEY)?).unwrap_or_default();
-        let alarm = self.kv.get(ALARM_KEY)?.as_f64().map(|t| t.max(0.0) as Millis);
+        let alarm = self
+            .kv
+            .get(ALARM_KEY)?
+            .as_f64()
+            .map(|t| t.max(0.0) as Millis);
         let options = js_sys::Object::new();
         js_sys::Reflect::set(&options, &"prefix".into(), &HELD_PREFIX.into())?;
         let mut held = Vec::new();
