@@ -5,10 +5,10 @@
 //! rebuilt from the roster, held messages and alarm in storage plus each open socket's tag and
 //! attachment.
 //!
-//! The socket handlers are synchronous. They are exported here with `wasm_bindgen` rather than
-//! through the `worker` crate's `DurableObject` trait, whose handlers are `async` and cost a
-//! Rust future, a JavaScript Promise and a microtask queue round per event even when nothing
-//! waits. Storage goes through the synchronous key-value API of SQLite-backed objects
+//! Every handler is synchronous. The class is exported with `wasm_bindgen` directly rather than
+//! through the `worker` crate's `#[durable_object]` and `DurableObject` trait, whose handlers
+//! are `async` and cost a Rust future, a JavaScript Promise and a microtask queue round per
+//! event even when nothing waits (and their machinery a good part of the WASM). Storage goes through the synchronous key-value API of SQLite-backed objects
 //! (`ctx.storage.kv`), so relaying, joining and even the rebuild after a wake run to the end in
 //! one call. Only the alarm and a cleared room call asynchronous runtime APIs (`setAlarm`,
 //! `deleteAlarm`, `deleteAll`); their promises are handed back to the runtime, which keeps the
@@ -26,9 +26,10 @@ use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use worker::worker_sys::ext::WebSocketExt;
+use worker::worker_sys::web_sys;
 use worker::worker_sys::web_sys::WebSocket;
 use worker::worker_sys::{DurableObjectState, DurableObjectStorage, WebSocketRequestResponsePair};
-use worker::{durable_object, js_sys, DurableObject, Env, Request, Response, State, WebSocketPair};
+use worker::{js_sys, Env, Response, WebSocketPair};
 
 type JsResult<T> = std::result::Result<T, JsValue>;
 
@@ -124,7 +125,8 @@ fn settle(pending: Vec<js_sys::Promise>) -> JsValue {
     }
 }
 
-#[durable_object(fetch)]
+/// The `Room` Durable Object class (`[[durable_objects.bindings]]` in wrangler.toml).
+#[wasm_bindgen]
 pub struct Room {
     state: DurableObjectState,
     storage: DurableObjectStorage,
@@ -143,13 +145,20 @@ pub struct Room {
     log: RefCell<Vec<String>>,
 }
 
-impl DurableObject for Room {
-    fn new(state: State, env: Env) -> Self {
+#[wasm_bindgen]
+impl Room {
+    #[wasm_bindgen(constructor)]
+    pub fn new(state: DurableObjectState, env: Env) -> Room {
         // The fetch handler refuses to forward when the config is bad, so the default here is
         // only reached if a variable changed between the two reads.
         let cfg = config::room_config(|k| super::var(&env, k)).unwrap_or_default();
-        let tag = state.id().to_string().chars().take(8).collect();
-        let state = state._inner();
+        // The id's first 8 hex digits; an id the runtime cannot print leaves the tag empty.
+        let tag = state
+            .id()
+            .ok()
+            .and_then(|id| id.to_string().ok())
+            .map(|id| id.chars().take(8).collect())
+            .unwrap_or_default();
         // `ping` → `pong` is answered by the runtime itself, without waking this object.
         let auto = WebSocketRequestResponsePair::new("ping", "pong")
             .and_then(|pair| state.set_websocket_auto_response(&pair));
@@ -171,16 +180,18 @@ impl DurableObject for Room {
         }
     }
 
-    async fn fetch(&self, _req: Request) -> worker::Result<Response> {
+    /// The Worker forwards only validated WebSocket upgrades here: accept one.
+    pub fn fetch(&self, _req: web_sys::Request) -> JsResult<web_sys::Response> {
         let mut pending = Vec::new();
-        let opened = self.logged(self.open(&mut pending));
-        let resp = match opened {
-            Ok(client) => Response::from_websocket(client),
-            Err(e) => Err(worker::Error::from(e)),
-        };
-        worker::wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&settle(pending)))
-            .await?;
-        resp
+        let client = self.logged(self.open(&mut pending))?;
+        if !pending.is_empty() {
+            // The event stays open (and its errors reported) until they settle.
+            self.state.wait_until(&js_sys::Promise::all(
+                &pending.into_iter().collect::<js_sys::Array>(),
+            ))?;
+        }
+        let resp = Response::from_websocket(client).map_err(JsValue::from)?;
+        Ok(web_sys::Response::from(resp))
     }
 }
 
