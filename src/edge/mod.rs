@@ -8,9 +8,57 @@ use crate::http::{self, ErrorBody, Route};
 use crate::protocol::LogEvent;
 use crate::{config, ice, origin, turn};
 use std::sync::atomic::{AtomicBool, Ordering};
+use wasm_bindgen::prelude::*;
 use worker::wasm_bindgen::JsCast;
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{event, web_sys, Context, Env, Headers, IntoResponse, Request, Response, Result};
+use worker::{event, js_sys, web_sys, Context, Env, Headers, IntoResponse, Response, Result};
+
+// The request is handled as the runtime's own `Request` object: `worker::Request` parses its
+// URL with the `url` crate, whose IDNA tables were a quarter of the Worker's WASM, for a path
+// the runtime's WHATWG `URL` already knows. Bindings worker 0.8.7 wraps with serde are called
+// directly for the same reason (docs/PERFORMANCE.md, "Worker size").
+#[wasm_bindgen]
+extern "C" {
+    /// The runtime's WHATWG URL parser.
+    #[wasm_bindgen(js_name = URL)]
+    type JsUrl;
+
+    #[wasm_bindgen(constructor, catch, js_class = URL)]
+    fn new(url: &str) -> std::result::Result<JsUrl, JsValue>;
+
+    #[wasm_bindgen(method, getter)]
+    fn pathname(this: &JsUrl) -> String;
+
+    #[wasm_bindgen(method, getter)]
+    fn origin(this: &JsUrl) -> String;
+
+    /// A Rate Limiting binding (`[[ratelimits]]` in wrangler.toml).
+    type RateLimit;
+
+    #[wasm_bindgen(method, catch)]
+    fn limit(
+        this: &RateLimit,
+        options: &js_sys::Object,
+    ) -> std::result::Result<js_sys::Promise, JsValue>;
+
+    /// A service binding such as `ASSETS`.
+    type Service;
+
+    #[wasm_bindgen(method, catch)]
+    fn fetch(
+        this: &Service,
+        req: &web_sys::Request,
+    ) -> std::result::Result<js_sys::Promise, JsValue>;
+}
+
+/// An environment binding by name, `None` when it is not configured.
+fn binding<T: JsCast>(env: &Env, name: &str) -> Option<T> {
+    let env: &JsValue = env.as_ref();
+    js_sys::Reflect::get(env, &JsValue::from_str(name))
+        .ok()
+        .filter(|b| b.is_object())
+        .map(JsCast::unchecked_into)
+}
 
 static TURN_WARNED: AtomicBool = AtomicBool::new(false);
 
@@ -46,11 +94,14 @@ fn apply_security_headers(headers: &mut Headers) -> Result<()> {
 
 /// Asks a Rate Limiting binding about `key`. A missing binding means the operator removed the
 /// limit on purpose, so the request is allowed.
-async fn allowed(env: &Env, binding: &str, key: &str) -> Result<bool> {
-    match env.rate_limiter(binding) {
-        Ok(limiter) => Ok(limiter.limit(key.to_owned()).await?.success),
-        Err(_) => Ok(true),
-    }
+async fn allowed(env: &Env, name: &str, key: &str) -> Result<bool> {
+    let Some(limiter) = binding::<RateLimit>(env, name) else {
+        return Ok(true);
+    };
+    let options = js_sys::Object::new();
+    js_sys::Reflect::set(&options, &"key".into(), &key.into())?;
+    let outcome = JsFuture::from(limiter.limit(&options)?).await?;
+    Ok(js_sys::Reflect::get(&outcome, &"success".into())?.is_truthy())
 }
 
 fn too_many(retry_after: &str) -> Result<Response> {
@@ -63,23 +114,23 @@ fn too_many(retry_after: &str) -> Result<Response> {
     Ok(resp)
 }
 
-fn client_ip(req: &Request) -> String {
-    req.headers()
-        .get("cf-connecting-ip")
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| "unknown".to_owned())
+fn header(req: &web_sys::Request, name: &str) -> Option<String> {
+    req.headers().get(name).ok().flatten()
+}
+
+fn client_ip(req: &web_sys::Request) -> String {
+    header(req, "cf-connecting-ip").unwrap_or_else(|| "unknown".to_owned())
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<web_sys::Response> {
-    let url = req.url()?;
-    match http::route(url.path()) {
+async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys::Response> {
+    let url = JsUrl::new(&req.url())?;
+    match http::route(&url.pathname()) {
         Route::Health => raw(json(&http::HEALTH, 200)),
         Route::ApiNotFound => raw(error(404, "notFound", None)),
         Route::BadRoomCode(e) => raw(error(400, "badRequest", Some(&e.to_string()))),
         Route::Signal(code) => {
-            let upgrade = req.headers().get("Upgrade")?.unwrap_or_default();
+            let upgrade = header(&req, "Upgrade").unwrap_or_default();
             if !upgrade.eq_ignore_ascii_case("websocket") {
                 let mut resp = error(
                     426,
@@ -103,8 +154,12 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<web_sys::Respons
             }
             forward(&env, code.as_str(), &req).await
         }
-        Route::IceServers => raw(ice_servers(&req, &env, &url).await),
-        Route::Asset => raw(env.assets("ASSETS")?.fetch_request(req).await),
+        Route::IceServers => raw(ice_servers(&req, &env, &url.origin()).await),
+        Route::Asset => {
+            let assets = binding::<Service>(&env, "ASSETS")
+                .ok_or_else(|| worker::Error::RustError("no ASSETS binding".into()))?;
+            Ok(JsFuture::from(assets.fetch(&req)?).await?.unchecked_into())
+        }
     }
 }
 
@@ -121,23 +176,21 @@ fn raw(resp: Result<Response>) -> Result<web_sys::Response> {
 /// WebSocket, and the runtime then carries every frame at a much higher cost: locally that
 /// multiplied the relay's p99 several times under compression, and a JavaScript Worker that
 /// rebuilds the response the same way slows down alike (docs/PERFORMANCE.md, *Three ways*).
-async fn forward(env: &Env, code: &str, req: &Request) -> Result<web_sys::Response> {
+async fn forward(env: &Env, code: &str, req: &web_sys::Request) -> Result<web_sys::Response> {
     let ns = env.durable_object("ROOM")?;
     let ns: &worker::worker_sys::DurableObjectNamespace = ns.as_ref().unchecked_ref();
     let stub = ns.get(&ns.id_from_name(code)?)?;
-    let resp = JsFuture::from(stub.fetch_with_request(req.inner())?).await?;
+    let resp = JsFuture::from(stub.fetch_with_request(req)?).await?;
     Ok(resp.unchecked_into())
 }
 
-async fn ice_servers(req: &Request, env: &Env, url: &worker::Url) -> Result<Response> {
-    let headers = req.headers();
+async fn ice_servers(req: &web_sys::Request, env: &Env, own_origin: &str) -> Result<Response> {
     let allowed_origins =
         origin::parse_allowed_origins(&var(env, "ALLOWED_ORIGINS").unwrap_or_default());
-    let own_origin = url.origin().ascii_serialization();
     if !origin::same_origin_or_allowed(
-        &own_origin,
-        headers.get("Origin")?.as_deref(),
-        headers.get("Sec-Fetch-Site")?.as_deref(),
+        own_origin,
+        header(req, "Origin").as_deref(),
+        header(req, "Sec-Fetch-Site").as_deref(),
         &allowed_origins,
     ) {
         return error(

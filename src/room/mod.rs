@@ -33,6 +33,10 @@ pub type ConnId = u64;
 
 /// Storage key of the roster.
 pub const ROSTER_KEY: &str = "roster";
+/// Storage key of the alarm time as last scheduled (unix ms), so that a wake needs no
+/// asynchronous `getAlarm()`. Written with every `SetAlarm`, deleted with every `DeleteAlarm`
+/// and when the alarm fires; a missing key only costs one extra `setAlarm`.
+pub const ALARM_KEY: &str = "alarm";
 
 /// Source of randomness for ids and tokens (the shell uses `getrandom`, tests a counter).
 pub trait Entropy {
