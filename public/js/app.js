@@ -1,5 +1,5 @@
 // Pinhole app entry: builds one object per concern and wires them together. Test/debug
-// handle: window.pinhole ({call, media, version}).
+// handle: window.pinhole ({call, media, timeline, version}).
 //
 //   prefs.js     remembered settings          views.js     views, routing, end screens
 //   home.js      the home view                prejoin.js   the pre-join view
@@ -23,6 +23,7 @@ import { SidePanel } from './panel.js';
 import { Invite } from './invite.js';
 import { ScreenWakeLock } from './wakelock.js';
 import { CallView } from './callview.js';
+import { timeline } from './timeline.js';
 
 indexIds();
 
@@ -63,6 +64,7 @@ addEventListener('pagehide', () => callView.call?.leave());
 window.pinhole = {
   get call() { return callView.call; },
   get media() { return devices.media; },
+  timeline,
   version: 1,
 };
 router.render();

@@ -14,6 +14,7 @@ import { Signaling } from './signaling.js';
 import { IceServers } from './ice.js';
 import { Peer } from './peer.js';
 import { DEFAULT_MAX_PEERS } from './limits.js';
+import { mark } from './timeline.js';
 
 const FALLBACK_OFFER_MS = 4000;
 
@@ -78,6 +79,7 @@ export class Call extends EventTarget {
   // --- signaling events ---
 
   _onWelcome({ id, peers, maxPeers, resumed }) {
+    mark('welcome-handled');
     this.selfId = id;
     this.maxPeers = maxPeers;
     this._emit('self', { id, resumed });

@@ -8,6 +8,7 @@ import { Chat } from './chat.js';
 import { Files } from './files.js';
 import { Diagnostics } from './diagnostics.js';
 import { CHAT_MAX_CHARS, DEFAULT_MAX_PEERS } from './limits.js';
+import { mark } from './timeline.js';
 
 /** A peer that just connected gets its stats (and so its tile's data-path) this soon, not at the next poll. */
 const STATS_AFTER_CONNECT_MS = 300;
@@ -44,6 +45,7 @@ export class CallView {
   }
 
   join(code, name) {
+    mark('join');
     const { devices, panel, grid } = this;
     devices.ensure();
     this.views.show('call');

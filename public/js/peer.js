@@ -29,6 +29,8 @@
 // the two restarts rarely collide). A watchdog rolls back an offer left unanswered for a while
 // of working signaling (a lost signal) and negotiates again. The delays are PEER_TIMINGS.
 
+import { mark } from './timeline.js';
+
 const KINDS = ['audio', 'video'];
 const MAX_OUTBOX = 500;
 /** Remote candidates kept while the first remote description has not arrived yet. */
@@ -79,6 +81,7 @@ export class Peer extends EventTarget {
     this.signalingUpAt = Date.now();
 
     const pc = (this.pc = new RTCPeerConnection(config));
+    mark('pc-created', id);
     if (initiator) for (const kind of KINDS) this._addTransceiver(kind);
 
     this.ctl = pc.createDataChannel('ctl', { negotiated: true, id: 0 });
@@ -101,6 +104,7 @@ export class Peer extends EventTarget {
         this.makingOffer = true;
         await pc.setLocalDescription();
         this.offerAt = Date.now();
+        mark('offer-sent', this.id);
         this.sendSignal({ description: pc.localDescription });
       } catch (err) {
         console.warn('[peer] offer failed', err);
@@ -109,9 +113,11 @@ export class Peer extends EventTarget {
       }
     };
     pc.onicecandidate = ({ candidate }) => {
+      mark(candidate ? 'local-candidate' : 'local-candidates-done', this.id);
       if (candidate) this.sendSignal({ candidate: candidate.toJSON() });
     };
     pc.ontrack = () => this._syncRemote();
+    pc.oniceconnectionstatechange = () => mark(`ice-${pc.iceConnectionState}`, this.id);
     pc.onconnectionstatechange = () => this._onConnectionState();
 
     this.watchdog = setInterval(() => this._checkStuckOffer(), this.timings.offerWatchdogMs);
@@ -132,16 +138,19 @@ export class Peer extends EventTarget {
         if ((description.type !== 'offer' && description.type !== 'answer') || typeof description.sdp !== 'string') return;
         const offerCollision = description.type === 'offer' && (this.makingOffer || pc.signalingState !== 'stable');
         this.ignoreOffer = !this.polite && offerCollision;
+        mark(`${description.type}-received`, this.id);
         if (this.ignoreOffer) return;
         await pc.setRemoteDescription(description);
         if (description.type === 'offer') {
           this._adoptTransceivers();
           await pc.setLocalDescription();
+          mark('answer-sent', this.id);
           this.sendSignal({ description: pc.localDescription });
         }
         // candidates that raced ahead of the first description
         for (const c of this.pendingCandidates.splice(0)) await pc.addIceCandidate(c).catch(() => {});
       } else if (candidate && typeof candidate === 'object') {
+        mark('remote-candidate', this.id);
         if (!pc.remoteDescription) {
           if (this.pendingCandidates.length < MAX_PENDING_CANDIDATES) this.pendingCandidates.push(candidate);
           return;
@@ -246,6 +255,7 @@ export class Peer extends EventTarget {
 
   _onConnectionState() {
     const s = this.pc.connectionState;
+    mark(`pc-${s}`, this.id);
     if (s === 'connected') {
       this.everConnected = true;
       this.restartAttempts = 0;
