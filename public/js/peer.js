@@ -113,7 +113,7 @@ export class Peer extends EventTarget {
       }
     };
     pc.onicecandidate = ({ candidate }) => {
-      mark(candidate ? 'local-candidate' : 'local-candidates-done', this.id);
+      mark(candidate ? 'local-candidate' : 'local-candidates-done', this.id, candidate ? { type: candidate.type } : undefined);
       if (candidate) this.sendSignal({ candidate: candidate.toJSON() });
     };
     pc.ontrack = () => this._syncRemote();

@@ -118,7 +118,7 @@ export function renderTile(grid, p, name, { speakerId, onAutoplayBlocked }) {
     video.srcObject = stream;
     if (stream && !video.frameMarked && video.requestVideoFrameCallback) {
       video.frameMarked = true;
-      video.requestVideoFrameCallback(() => mark('remote-frame', p.id));
+      video.requestVideoFrameCallback((now, frame) => mark('remote-frame', p.id, { width: frame.width, height: frame.height }));
     }
     tile.dataset.tracks = String(stream?.getTracks().length ?? 0);
     if (stream) {
