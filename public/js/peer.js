@@ -14,6 +14,11 @@
 //
 // Media: exactly one audio and one video transceiver, always sendrecv, so mute, camera off,
 // device switches and screen share are sender.replaceTrack() and never renegotiate.
+// Video starts at half resolution (scaleResolutionDownBy, sender parameters, no renegotiation)
+// and goes to full resolution shortly after the first connection: a new connection's bandwidth
+// estimate starts low (Chromium: 300 kbit/s), and a 720p camera at that rate makes WebRTC drop
+// its first frames one by one while it scales down by itself (~100–200 ms without a picture,
+// and the first frames come out smaller than half anyway). Half resolution is sent at once.
 //
 // Data channels are pre-negotiated (negotiated:true, fixed ids), so both ends own them at once
 // and can queue before they open:
@@ -52,7 +57,12 @@ export const PEER_TIMINGS = Object.freeze({
   offerWatchdogMs: 5000,
   /** An offer unanswered this long while signaling works was lost: roll back and offer again. */
   offerTimeoutMs: 15000,
+  /** From the first 'connected' to sending video at full resolution (it starts at half). */
+  fullResolutionAfterMs: 1000,
 });
+
+/** scaleResolutionDownBy of the video until fullResolutionAfterMs after the first connection. */
+const START_VIDEO_SCALE = 2;
 
 export class Peer extends EventTarget {
   constructor({ id, polite, config, initiator, tracks, send, timings = {} }) {
@@ -75,6 +85,7 @@ export class Peer extends EventTarget {
     this.restartTimer = 0;
     this.restartCheck = 0;
     this.restartAttempts = 0;
+    this.fullResolutionTimer = 0;
     this.pendingRestart = false;
     this.offerAt = 0;
     this.signalingUp = true;
@@ -146,6 +157,7 @@ export class Peer extends EventTarget {
           await pc.setLocalDescription();
           mark('answer-sent', this.id);
           this.sendSignal({ description: pc.localDescription });
+          if (!this.everConnected) this._scaleVideo(START_VIDEO_SCALE); // the adopted sender has its encodings now
         }
         // candidates that raced ahead of the first description
         for (const c of this.pendingCandidates.splice(0)) await pc.addIceCandidate(c).catch(() => {});
@@ -188,7 +200,9 @@ export class Peer extends EventTarget {
 
   _addTransceiver(kind) {
     const track = this.tracks()[kind];
-    this.tx[kind] = this.pc.addTransceiver(track && track.kind === kind ? track : kind, { direction: 'sendrecv' });
+    const init = { direction: 'sendrecv' };
+    if (kind === 'video' && !this.everConnected) init.sendEncodings = [{ scaleResolutionDownBy: START_VIDEO_SCALE }];
+    this.tx[kind] = this.pc.addTransceiver(track && track.kind === kind ? track : kind, init);
     this._syncRemote();
   }
 
@@ -211,6 +225,16 @@ export class Peer extends EventTarget {
     if (!t || this.closed) return Promise.resolve();
     if (t.sender.track === (track ?? null)) return Promise.resolve();
     return t.sender.replaceTrack(track ?? null).catch((e) => console.warn('[peer] replaceTrack', e));
+  }
+
+  /** Sets scaleResolutionDownBy of the outgoing video (sender parameters: no renegotiation). */
+  _scaleVideo(scale) {
+    const sender = this.tx.video?.sender;
+    if (!sender || this.closed) return;
+    const params = sender.getParameters();
+    if (!params.encodings?.length || params.encodings.every((e) => (e.scaleResolutionDownBy ?? 1) === scale)) return;
+    for (const e of params.encodings) e.scaleResolutionDownBy = scale;
+    sender.setParameters(params).catch((e) => console.warn('[peer] setParameters', e));
   }
 
   /** JSON message over the "ctl" channel; queued until it opens. */
@@ -257,6 +281,7 @@ export class Peer extends EventTarget {
     const s = this.pc.connectionState;
     mark(`pc-${s}`, this.id);
     if (s === 'connected') {
+      if (!this.everConnected) this.fullResolutionTimer = setTimeout(() => this._scaleVideo(1), this.timings.fullResolutionAfterMs);
       this.everConnected = true;
       this.restartAttempts = 0;
       clearTimeout(this.restartTimer);
@@ -309,6 +334,7 @@ export class Peer extends EventTarget {
     this.closed = true;
     clearTimeout(this.restartTimer);
     clearTimeout(this.restartCheck);
+    clearTimeout(this.fullResolutionTimer);
     clearInterval(this.watchdog);
     try { this.pc.close(); } catch { /* already closed */ }
   }
