@@ -32,6 +32,7 @@ const views = new Views();
 const router = new Router({
   onRoom: (code) => prejoin.enter(code),
   onHome: (invalid) => {
+    prejoin.leave();
     devices.stop();
     home.show(invalid);
   },
@@ -45,7 +46,7 @@ const panel = new SidePanel({
 });
 const callView = new CallView({ views, devices, panel, invite: new Invite(() => router.inviteUrl), wakeLock: new ScreenWakeLock() });
 const home = new Home({ views, prefs, navigate: (path) => router.navigate(path) });
-const prejoin = new Prejoin({ views, prefs, devices, onJoin: (name) => callView.join(router.code, name) });
+const prejoin = new Prejoin({ views, prefs, devices, onJoin: (name, warmup) => callView.join(router.code, name, warmup) });
 new Controls({ devices, panel, views });
 
 $('notice-close').addEventListener('click', () => notice(null));

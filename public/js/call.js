@@ -5,6 +5,9 @@
 // grace period) tears down every peer connection and offers to everyone listed. A RESUMED welcome
 // (same id) keeps every live connection: peers no longer listed are dropped, newly listed ones get
 // a tile and answer the offer they already queued for us (with the usual fallback timer).
+// A newcomer (peerJoined) gets its connection at once, ready to answer its offer (peer.js).
+// The ICE servers and the DTLS certificate come ready from the pre-join screen (warmup.js), so
+// the welcome is answered with offers at once.
 // While signaling is down nothing is torn down; media and data channels keep flowing.
 //
 // Events: self, signaling, participant-added, participant-updated, participant-removed,
@@ -17,12 +20,18 @@ import { DEFAULT_MAX_PEERS } from './limits.js';
 import { mark } from './timeline.js';
 
 const FALLBACK_OFFER_MS = 4000;
+/** ICE candidates gathered as soon as a connection exists, before its first offer or answer. */
+const ICE_CANDIDATE_POOL_SIZE = 1;
 
 export const displayName = (p) => p.name || `Guest ${p.id.slice(0, 4)}`;
 
 export class Call extends EventTarget {
-  /** `peerTimings` overrides PEER_TIMINGS (peer.js) for every peer of this call. */
-  constructor({ code, name, media, relayOnly = false, peerTimings = {} }) {
+  /**
+   * `peerTimings` overrides PEER_TIMINGS (peer.js) for every peer of this call. `ice` (an
+   * IceServers) and `certificate` (a promise of an RTCCertificate or null) are what the
+   * pre-join screen prepared (warmup.js); the call makes its own without them.
+   */
+  constructor({ code, name, media, relayOnly = false, peerTimings = {}, ice = new IceServers(), certificate = Promise.resolve(null) }) {
     super();
     this.code = code;
     this.name = name;
@@ -33,13 +42,18 @@ export class Call extends EventTarget {
     this.maxPeers = DEFAULT_MAX_PEERS;
     this.participants = new Map();
     this.sig = new Signaling(code, { name });
-    this.ice = new IceServers();
+    this.ice = ice;
+    this.certificate = certificate;
+    this.certificates = undefined; // [RTCCertificate] for every connection, once ready
     this.queue = Promise.resolve();
     this.ended = false;
   }
 
   start() {
-    this.iceReady = this.ice.get();
+    const certificate = this.certificate.then((c) => { if (c) this.certificates = [c]; }, () => {});
+    this.ready = Promise.all([this.ice.get(), certificate]);
+    // The pre-join screen's fetch may have been refused before this call listened.
+    if (this.ice.lastError === 'rateLimited') this._notice('warn', 'ICE server list is rate limited; using what we have.');
     this.ice.addEventListener('update', () => this._applyConfig());
     this.ice.addEventListener('status', (e) => {
       if (e.detail === 'rateLimited') this._notice('warn', 'ICE server list is rate limited; using what we have.');
@@ -62,18 +76,19 @@ export class Call extends EventTarget {
     this.sig.connect();
   }
 
-  /** Signaling events are handled strictly in order, after the first ICE server fetch. */
+  /** Signaling events are handled strictly in order, once the ICE servers and the certificate are there. */
   _serial(fn) {
     this.queue = this.queue
       .then(async () => {
-        await this.iceReady;
+        await this.ready;
         if (!this.ended) await fn();
       })
       .catch((e) => console.warn('[call]', e));
   }
 
+  /** What setConfiguration() may change (the certificates are set once, in _createPeer). */
   config() {
-    return { iceServers: this.ice.iceServers, iceTransportPolicy: this.relayOnly ? 'relay' : 'all' };
+    return { iceServers: this.ice.iceServers, iceTransportPolicy: this.relayOnly ? 'relay' : 'all', iceCandidatePoolSize: ICE_CANDIDATE_POOL_SIZE };
   }
 
   // --- signaling events ---
@@ -97,7 +112,7 @@ export class Call extends EventTarget {
     const listed = new Set(peers.map((p) => p.id));
     for (const pid of [...this.participants.keys()]) if (!listed.has(pid)) this._remove(pid, true);
     for (const { id: pid, name } of peers) {
-      const p = this.participants.get(pid) ?? this._add(pid, name, true);
+      const p = this.participants.get(pid) ?? this._expect(pid, name);
       this._rename(p, name);
       if (p.peer?.pendingRestart || ['failed', 'reconnecting'].includes(p.peer?.state)) this._restart(p);
     }
@@ -106,7 +121,7 @@ export class Call extends EventTarget {
   _onPeerJoined({ id, name }) {
     const p = this.participants.get(id);
     if (p) this._rename(p, name);
-    else this._add(id, name, true);
+    else this._expect(id, name);
   }
 
   _onPeerLeft({ id }) {
@@ -146,6 +161,13 @@ export class Call extends EventTarget {
 
   // --- participants ---
 
+  /** A participant whose offer is on its way: its connection now, ready to answer, and a fallback timer. */
+  _expect(id, name) {
+    const p = this._add(id, name, true);
+    this._createPeer(p, false);
+    return p;
+  }
+
   _add(id, name, withFallback = false) {
     const p = {
       id,
@@ -162,7 +184,9 @@ export class Call extends EventTarget {
     if (withFallback) {
       // The newcomer offers; if its offer never comes (dropped signal), offer ourselves.
       p.fallback = setTimeout(() => {
-        if (!p.peer && this.participants.get(id) === p && !this.ended) this._createPeer(p, true);
+        if (this.participants.get(id) !== p || this.ended) return;
+        if (p.peer) p.peer.initiate(); // does nothing once the offer has come
+        else this._createPeer(p, true);
       }, FALLBACK_OFFER_MS);
     }
     this._emit('participant-added', p);
@@ -177,11 +201,11 @@ export class Call extends EventTarget {
   }
 
   _createPeer(p, initiator) {
-    clearTimeout(p.fallback);
+    if (initiator) clearTimeout(p.fallback);
     const peer = new Peer({
       id: p.id,
       polite: this.selfId < p.id,
-      config: this.config(),
+      config: { ...this.config(), certificates: this.certificates },
       initiator,
       tracks: () => this.media.outgoing(),
       send: (data) => this.sig.send(p.id, data),

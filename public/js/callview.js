@@ -44,7 +44,8 @@ export class CallView {
     $('btn-leave').addEventListener('click', () => this.leave());
   }
 
-  join(code, name) {
+  /** `warmup` is what the pre-join screen prepared (warmup.js). */
+  join(code, name, warmup) {
     mark('join');
     const { devices, panel, grid } = this;
     devices.ensure();
@@ -60,7 +61,7 @@ export class CallView {
     this.renderGrid();
     devices.render();
 
-    const call = (this.call = new Call({ code, name, media: devices.media, relayOnly: devices.relayOnly }));
+    const call = (this.call = new Call({ code, name, media: devices.media, relayOnly: devices.relayOnly, ice: warmup?.ice, certificate: warmup?.certificate }));
     const chat = (this.chat = new Chat(call, { log: $('chat-log'), selfName: name }));
     this.files = new Files(call, {
       log: $('chat-log'),

@@ -6,11 +6,14 @@
 // two ends always disagree and glare cannot deadlock.
 //
 // Who offers: the newcomer creates its PCs as "initiator" (adds the transceivers and data
-// channels → negotiationneeded → offer). The side already in the room creates its PC lazily
-// when the first signal arrives and adopts the transceivers that the offer created (addTransceiver
-// transceivers are never matched to a remote offer, so creating them up front would cost a
-// second negotiation). A fallback timer in call.js makes the existing side offer if nothing
-// arrives. Signals are processed one at a time, in order.
+// channels → negotiationneeded → offer). The side already in the room creates its PC as soon as
+// it hears of the newcomer (peerJoined), so that the connection, its certificate and its ICE
+// candidates (iceCandidatePoolSize) are ready when the offer arrives, but it does not offer: it
+// ignores negotiationneeded until a remote description is applied, and adopts the transceivers
+// that the offer created (addTransceiver transceivers are never matched to a remote offer, so
+// creating them up front would cost a second negotiation). One offer/answer round in all. A
+// fallback timer in call.js makes the existing side offer (initiate()) if nothing arrives.
+// Signals are processed one at a time, in order.
 //
 // Media: exactly one audio and one video transceiver, always sendrecv, so mute, camera off,
 // device switches and screen share are sender.replaceTrack() and never renegotiate.
@@ -68,6 +71,8 @@ export class Peer extends EventTarget {
   constructor({ id, polite, config, initiator, tracks, send, timings = {} }) {
     super();
     this.id = id;
+    this.initiator = initiator;
+    this.negotiationDeferred = false; // a negotiationneeded was ignored (see initiate())
     this.timings = { ...PEER_TIMINGS, ...timings };
     this.polite = polite;
     this.tracks = tracks; // () => ({audio, video}) current outgoing tracks
@@ -110,18 +115,10 @@ export class Peer extends EventTarget {
     };
 
     // --- perfect negotiation (WebRTC samples) ---
-    pc.onnegotiationneeded = async () => {
-      try {
-        this.makingOffer = true;
-        await pc.setLocalDescription();
-        this.offerAt = Date.now();
-        mark('offer-sent', this.id);
-        this.sendSignal({ description: pc.localDescription });
-      } catch (err) {
-        console.warn('[peer] offer failed', err);
-      } finally {
-        this.makingOffer = false;
-      }
+    // The answering side's data channels ask for a negotiation at once; the offer answers it.
+    pc.onnegotiationneeded = () => {
+      if (this.initiator || pc.remoteDescription) this._offer();
+      else this.negotiationDeferred = true;
     };
     pc.onicecandidate = ({ candidate }) => {
       mark(candidate ? 'local-candidate' : 'local-candidates-done', this.id, candidate ? { type: candidate.type } : undefined);
@@ -132,6 +129,33 @@ export class Peer extends EventTarget {
     pc.onconnectionstatechange = () => this._onConnectionState();
 
     this.watchdog = setInterval(() => this._checkStuckOffer(), this.timings.offerWatchdogMs);
+  }
+
+  async _offer() {
+    const pc = this.pc;
+    try {
+      this.makingOffer = true;
+      await pc.setLocalDescription();
+      this.offerAt = Date.now();
+      mark('offer-sent', this.id);
+      this.sendSignal({ description: pc.localDescription });
+    } catch (err) {
+      console.warn('[peer] offer failed', err);
+    } finally {
+      this.makingOffer = false;
+    }
+  }
+
+  /**
+   * The answering side offers after all (call.js: the newcomer's offer never came): adds the
+   * transceivers and negotiates. A negotiationneeded it ignored does not fire again (the flag
+   * is still set), so then this offers itself. Does nothing once a remote description arrived.
+   */
+  initiate() {
+    if (this.closed || this.initiator || this.pc.remoteDescription) return;
+    this.initiator = true;
+    for (const kind of KINDS) if (!this.tx[kind]) this._addTransceiver(kind);
+    if (this.negotiationDeferred && !this.makingOffer && this.pc.signalingState === 'stable') this._offer();
   }
 
   /** Process one signal from the remote peer (serialised, in arrival order). */
