@@ -22,6 +22,11 @@ import { mark } from './timeline.js';
 const FALLBACK_OFFER_MS = 4000;
 /** ICE candidates gathered as soon as a connection exists, before its first offer or answer. */
 const ICE_CANDIDATE_POOL_SIZE = 1;
+/**
+ * Audio, video and data on one transport from the first offer: one set of candidates to gather
+ * and check instead of one per m-line ('balanced' waits for the answer to drop the others).
+ */
+const BUNDLE_POLICY = 'max-bundle';
 
 export const displayName = (p) => p.name || `Guest ${p.id.slice(0, 4)}`;
 
@@ -88,7 +93,7 @@ export class Call extends EventTarget {
 
   /** What setConfiguration() may change (the certificates are set once, in _createPeer). */
   config() {
-    return { iceServers: this.ice.iceServers, iceTransportPolicy: this.relayOnly ? 'relay' : 'all', iceCandidatePoolSize: ICE_CANDIDATE_POOL_SIZE };
+    return { iceServers: this.ice.iceServers, iceTransportPolicy: this.relayOnly ? 'relay' : 'all', iceCandidatePoolSize: ICE_CANDIDATE_POOL_SIZE, bundlePolicy: BUNDLE_POLICY };
   }
 
   // --- signaling events ---
