@@ -46,7 +46,7 @@ const panel = new SidePanel({
 });
 const callView = new CallView({ views, devices, panel, invite: new Invite(() => router.inviteUrl), wakeLock: new ScreenWakeLock() });
 const home = new Home({ views, prefs, navigate: (path) => router.navigate(path) });
-const prejoin = new Prejoin({ views, prefs, devices, onJoin: (name, warmup) => callView.join(router.code, name, warmup) });
+const prejoin = new Prejoin({ views, prefs, devices, onJoin: (name, ice) => callView.join(router.code, name, ice) });
 new Controls({ devices, panel, views });
 
 $('notice-close').addEventListener('click', () => notice(null));

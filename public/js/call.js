@@ -6,7 +6,7 @@
 // (same id) keeps every live connection: peers no longer listed are dropped, newly listed ones get
 // a tile and answer the offer they already queued for us (with the usual fallback timer).
 // A newcomer (peerJoined) gets its connection at once, ready to answer its offer (peer.js).
-// The ICE servers and the DTLS certificate come ready from the pre-join screen (warmup.js), so
+// The ICE servers come from the pre-join screen (prejoin.js fetches them before "Join"), so
 // the welcome is answered with offers at once.
 // While signaling is down nothing is torn down; media and data channels keep flowing.
 //
@@ -20,8 +20,6 @@ import { DEFAULT_MAX_PEERS } from './limits.js';
 import { mark } from './timeline.js';
 
 const FALLBACK_OFFER_MS = 4000;
-/** ICE candidates gathered as soon as a connection exists, before its first offer or answer. */
-const ICE_CANDIDATE_POOL_SIZE = 1;
 /**
  * Audio, video and data on one transport from the first offer: one set of candidates to gather
  * and check instead of one per m-line ('balanced' waits for the answer to drop the others).
@@ -32,11 +30,10 @@ export const displayName = (p) => p.name || `Guest ${p.id.slice(0, 4)}`;
 
 export class Call extends EventTarget {
   /**
-   * `peerTimings` overrides PEER_TIMINGS (peer.js) for every peer of this call. `ice` (an
-   * IceServers) and `certificate` (a promise of an RTCCertificate or null) are what the
-   * pre-join screen prepared (warmup.js); the call makes its own without them.
+   * `peerTimings` overrides PEER_TIMINGS (peer.js) for every peer of this call. `ice` is the
+   * IceServers the pre-join screen fetched (the call owns it from here on, and stops it).
    */
-  constructor({ code, name, media, relayOnly = false, peerTimings = {}, ice = new IceServers(), certificate = Promise.resolve(null) }) {
+  constructor({ code, name, media, relayOnly = false, peerTimings = {}, ice = new IceServers() }) {
     super();
     this.code = code;
     this.name = name;
@@ -48,15 +45,12 @@ export class Call extends EventTarget {
     this.participants = new Map();
     this.sig = new Signaling(code, { name });
     this.ice = ice;
-    this.certificate = certificate;
-    this.certificates = undefined; // [RTCCertificate] for every connection, once ready
     this.queue = Promise.resolve();
     this.ended = false;
   }
 
   start() {
-    const certificate = this.certificate.then((c) => { if (c) this.certificates = [c]; }, () => {});
-    this.ready = Promise.all([this.ice.get(), certificate]);
+    this.iceReady = this.ice.get(); // at once when the pre-join screen's fetch is done and fresh
     // The pre-join screen's fetch may have been refused before this call listened.
     if (this.ice.lastError === 'rateLimited') this._notice('warn', 'ICE server list is rate limited; using what we have.');
     this.ice.addEventListener('update', () => this._applyConfig());
@@ -81,19 +75,18 @@ export class Call extends EventTarget {
     this.sig.connect();
   }
 
-  /** Signaling events are handled strictly in order, once the ICE servers and the certificate are there. */
+  /** Signaling events are handled strictly in order, after the first ICE server fetch. */
   _serial(fn) {
     this.queue = this.queue
       .then(async () => {
-        await this.ready;
+        await this.iceReady;
         if (!this.ended) await fn();
       })
       .catch((e) => console.warn('[call]', e));
   }
 
-  /** What setConfiguration() may change (the certificates are set once, in _createPeer). */
   config() {
-    return { iceServers: this.ice.iceServers, iceTransportPolicy: this.relayOnly ? 'relay' : 'all', iceCandidatePoolSize: ICE_CANDIDATE_POOL_SIZE, bundlePolicy: BUNDLE_POLICY };
+    return { iceServers: this.ice.iceServers, iceTransportPolicy: this.relayOnly ? 'relay' : 'all', bundlePolicy: BUNDLE_POLICY };
   }
 
   // --- signaling events ---
@@ -210,7 +203,7 @@ export class Call extends EventTarget {
     const peer = new Peer({
       id: p.id,
       polite: this.selfId < p.id,
-      config: { ...this.config(), certificates: this.certificates },
+      config: this.config(),
       initiator,
       tracks: () => this.media.outgoing(),
       send: (data) => this.sig.send(p.id, data),

@@ -44,8 +44,8 @@ export class CallView {
     $('btn-leave').addEventListener('click', () => this.leave());
   }
 
-  /** `warmup` is what the pre-join screen prepared (warmup.js). */
-  join(code, name, warmup) {
+  /** `ice`: the IceServers the pre-join screen fetched. */
+  join(code, name, ice) {
     mark('join');
     const { devices, panel, grid } = this;
     devices.ensure();
@@ -61,7 +61,7 @@ export class CallView {
     this.renderGrid();
     devices.render();
 
-    const call = (this.call = new Call({ code, name, media: devices.media, relayOnly: devices.relayOnly, ice: warmup?.ice, certificate: warmup?.certificate }));
+    const call = (this.call = new Call({ code, name, media: devices.media, relayOnly: devices.relayOnly, ice }));
     const chat = (this.chat = new Chat(call, { log: $('chat-log'), selfName: name }));
     this.files = new Files(call, {
       log: $('chat-log'),

@@ -7,9 +7,9 @@
 //
 // Who offers: the newcomer creates its PCs as "initiator" (adds the transceivers and data
 // channels → negotiationneeded → offer). The side already in the room creates its PC as soon as
-// it hears of the newcomer (peerJoined), so that the connection, its certificate and its ICE
-// candidates (iceCandidatePoolSize) are ready when the offer arrives, but it does not offer: it
-// ignores negotiationneeded until a remote description is applied, and adopts the transceivers
+// it hears of the newcomer (peerJoined), so that the connection and its DTLS certificate are
+// made before the offer arrives, but it does not offer: it ignores negotiationneeded (which its
+// data channels raise at once) until a remote description is applied, and adopts the transceivers
 // that the offer created (addTransceiver transceivers are never matched to a remote offer, so
 // creating them up front would cost a second negotiation). One offer/answer round in all. A
 // fallback timer in call.js makes the existing side offer (initiate()) if nothing arrives.
@@ -115,7 +115,6 @@ export class Peer extends EventTarget {
     };
 
     // --- perfect negotiation (WebRTC samples) ---
-    // The answering side's data channels ask for a negotiation at once; the offer answers it.
     pc.onnegotiationneeded = () => {
       if (this.initiator || pc.remoteDescription) this._offer();
       else this.negotiationDeferred = true;

@@ -1,30 +1,32 @@
 // The pre-join view: the room code, a preview with the media toggles, the name, the devices.
-// Meanwhile the call's ICE servers and certificate are prepared (warmup.js); "Join" hands them over.
+// Meanwhile the call's ICE servers are fetched (ice.js; refreshed there if they come close to
+// expiry before the click), so that joining does not wait for them; "Join" hands them over.
 
 import { $, banner } from './ui.js';
 import { NAME_MAX_CHARS, trimName } from './limits.js';
-import { CallWarmup } from './warmup.js';
+import { IceServers } from './ice.js';
 
 export class Prejoin {
   constructor({ views, prefs, devices, onJoin }) {
     this.views = views;
     this.prefs = prefs;
     this.devices = devices;
-    this.warmup = null;
+    this.ice = null;
     $('pre-name').maxLength = NAME_MAX_CHARS;
     $('btn-join').addEventListener('click', () => {
       const name = trimName($('pre-name').value);
       prefs.save({ name });
-      const warmup = this.warmup ?? new CallWarmup();
-      this.warmup = null;
-      onJoin(name, warmup);
+      const ice = this.ice ?? new IceServers();
+      this.ice = null;
+      onJoin(name, ice);
     });
   }
 
   async enter(code) {
     const { devices } = this;
     this.leave();
-    this.warmup = new CallWarmup(); // first: it overlaps the camera and microphone starting
+    this.ice = new IceServers();
+    this.ice.get(); // first: the fetch overlaps the camera and microphone starting
     this.views.show('prejoin');
     document.title = `Pinhole · ${code}`;
     document.body.dataset.signaling = 'idle';
@@ -40,7 +42,7 @@ export class Prejoin {
 
   /** The pre-join screen is left without joining. */
   leave() {
-    this.warmup?.stop();
-    this.warmup = null;
+    this.ice?.stop();
+    this.ice = null;
   }
 }
