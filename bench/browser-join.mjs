@@ -40,19 +40,23 @@ const timelineOf = (page) => page.evaluate(() => {
 
 /**
  * The first time of each step at or after `since` (absolute ms), relative to `since`; marks
- * about other peers than `peer` are left out. The media marks come from the pre-join screen,
- * before the click: those are kept as the (negative) time of their last occurrence.
+ * about other peers than `peer` are left out. The media and ICE server marks come from the
+ * pre-join screen, before the click: those are kept as the (negative) time of their last
+ * occurrence before it, unless they happen after it too.
  */
 function steps(entries, since, peer) {
   const out = {};
   for (const e of entries) {
     if (e.peer && peer && e.peer !== peer) continue;
     const rel = e.at - since;
-    if (e.name.startsWith('media-')) out[e.name] = rel;
-    else if (rel >= 0 && !(e.name in out)) out[e.name] = rel;
+    const early = PREPARED.some((p) => e.name.startsWith(p));
+    if (rel < 0 ? early : !(e.name in out) || out[e.name] < 0) out[e.name] = rel;
   }
   return out;
 }
+
+/** Steps the pre-join screen does before the click. */
+const PREPARED = ['media-', 'ice-servers'];
 
 async function once(browser, url, relay) {
   const room = roomCode('bench');

@@ -120,7 +120,7 @@ export class Peer extends EventTarget {
       else this.negotiationDeferred = true;
     };
     pc.onicecandidate = ({ candidate }) => {
-      mark(candidate ? 'local-candidate' : 'local-candidates-done', this.id, candidate ? { type: candidate.type } : undefined);
+      mark(candidate ? 'local-candidate' : 'local-candidates-done', this.id, candidate ? { type: candidate.type, mid: candidate.sdpMid } : undefined);
       if (candidate) this.sendSignal({ candidate: candidate.toJSON() });
     };
     pc.ontrack = () => this._syncRemote();
@@ -224,7 +224,10 @@ export class Peer extends EventTarget {
   _addTransceiver(kind) {
     const track = this.tracks()[kind];
     const init = { direction: 'sendrecv' };
-    if (kind === 'video' && !this.everConnected) init.sendEncodings = [{ scaleResolutionDownBy: START_VIDEO_SCALE }];
+    if (kind === 'video' && !this.everConnected) {
+      init.sendEncodings = [{ scaleResolutionDownBy: START_VIDEO_SCALE }];
+      mark('video-scale', this.id, { scale: START_VIDEO_SCALE });
+    }
     this.tx[kind] = this.pc.addTransceiver(track && track.kind === kind ? track : kind, init);
     this._syncRemote();
   }
@@ -257,7 +260,7 @@ export class Peer extends EventTarget {
     const params = sender.getParameters();
     if (!params.encodings?.length || params.encodings.every((e) => (e.scaleResolutionDownBy ?? 1) === scale)) return;
     for (const e of params.encodings) e.scaleResolutionDownBy = scale;
-    sender.setParameters(params).catch((e) => console.warn('[peer] setParameters', e));
+    sender.setParameters(params).then(() => mark('video-scale', this.id, { scale }), (e) => console.warn('[peer] setParameters', e));
   }
 
   /** JSON message over the "ctl" channel; queued until it opens. */
