@@ -104,7 +104,7 @@ export class Call extends EventTarget {
     }
     if (!resumed) {
       for (const pid of [...this.participants.keys()]) this._remove(pid);
-      for (const p of peers) this._createPeer(this._add(p.id, p.name), true);
+      for (const p of peers) this._add(p.id, p.name, { initiator: true });
       return;
     }
     const listed = new Set(peers.map((p) => p.id));
@@ -128,8 +128,7 @@ export class Call extends EventTarget {
 
   _onSignal({ from, data }) {
     if (from === this.selfId) return;
-    const p = this.participants.get(from) ?? this._add(from, '');
-    if (!p.peer) this._createPeer(p, false);
+    const p = this.participants.get(from) ?? this._add(from, '', { initiator: false });
     p.peer.handleSignal(data);
   }
 
@@ -161,12 +160,15 @@ export class Call extends EventTarget {
 
   /** A participant whose offer is on its way: its connection now, ready to answer, and a fallback timer. */
   _expect(id, name) {
-    const p = this._add(id, name, true);
-    this._createPeer(p, false);
-    return p;
+    return this._add(id, name, { fallback: true, initiator: false });
   }
 
-  _add(id, name, withFallback = false) {
+  /**
+   * A new participant with its connection (offering if `initiator`), made before the UI hears
+   * of it (participant-added) so that the offer, or the readiness to answer, does not wait for
+   * the tile to render; `fallback` starts the timer that offers if the newcomer does not.
+   */
+  _add(id, name, { initiator, fallback = false }) {
     const p = {
       id,
       name: typeof name === 'string' ? name : '',
@@ -175,19 +177,19 @@ export class Call extends EventTarget {
       path: null,
       stats: null,
       remote: { muted: false, cameraOff: false, screen: false },
-      pending: [],
       fallback: 0,
     };
     this.participants.set(id, p);
-    if (withFallback) {
+    this._connect(p, initiator);
+    if (fallback) {
       // The newcomer offers; if its offer never comes (dropped signal), offer ourselves.
       p.fallback = setTimeout(() => {
         if (this.participants.get(id) !== p || this.ended) return;
-        if (p.peer) p.peer.initiate(); // does nothing once the offer has come
-        else this._createPeer(p, true);
+        p.peer.initiate(); // does nothing once the offer has come
       }, FALLBACK_OFFER_MS);
     }
     this._emit('participant-added', p);
+    this._emit('peer-created', p);
     return p;
   }
 
@@ -198,8 +200,8 @@ export class Call extends EventTarget {
     }
   }
 
-  _createPeer(p, initiator) {
-    if (initiator) clearTimeout(p.fallback);
+  /** Gives `p` its Peer, wired to the call (the events that announce it are the caller's). */
+  _connect(p, initiator) {
     const peer = new Peer({
       id: p.id,
       polite: this.selfId < p.id,
@@ -219,9 +221,6 @@ export class Call extends EventTarget {
     peer.addEventListener('ctl-open', () => peer.sendControl(this.stateMessage()));
     peer.addEventListener('control', (e) => this._onControl(p, e.detail));
     peer.addEventListener('restart-needed', () => this._restart(p));
-    for (const m of p.pending.splice(0)) peer.sendControl(m);
-    this._emit('peer-created', p);
-    this._emit('participant-updated', p);
     return peer;
   }
 
@@ -264,15 +263,12 @@ export class Call extends EventTarget {
   }
 
   broadcastState() {
-    this.broadcast(this.stateMessage(), false);
+    this.broadcast(this.stateMessage());
   }
 
-  /** Send to every participant; `queue` keeps it for peers whose connection does not exist yet. */
-  broadcast(msg, queue = true) {
-    for (const p of this.participants.values()) {
-      if (p.peer) p.peer.sendControl(msg);
-      else if (queue) p.pending.push(msg);
-    }
+  /** Send to every participant (each connection queues it until its channel opens). */
+  broadcast(msg) {
+    for (const p of this.participants.values()) p.peer.sendControl(msg);
   }
 
   _onControl(p, msg) {

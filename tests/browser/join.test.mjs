@@ -36,8 +36,25 @@ test('the pre-join screen fetches the ICE servers and opens the camera; "Join" r
   assert.equal(await p.page.evaluate(() => !!window.pinhole.media.camera.__prejoin), true, 'the call sends the preview\u2019s camera track');
 });
 
-test('a call starts with one offer/answer round, on one bundled transport', async () => {
-  const [a, b] = await joinPair(suite.browser, suite.stack.url, open); // a is in the room, b joins
+/**
+ * In the page: records, for each participant-added, whether its connection already existed.
+ * `click`: presses "Join" first (which makes window.pinhole.call at once), so nothing is missed.
+ */
+function watchAdded(click) {
+  if (click) document.getElementById('btn-join').click();
+  window.__added = [];
+  window.pinhole.call.addEventListener('participant-added', (e) => window.__added.push(!!e.detail.peer?.pc));
+}
+
+test('a call starts with one offer/answer round, on one bundled transport, each connection made before its tile', async () => {
+  const room = roomCode();
+  const a = await join(suite.browser, suite.stack.url, room); // in the room
+  open.push(a);
+  await a.page.evaluate(watchAdded, false);
+  const b = await openRoom(suite.browser, suite.stack.url, room); // joins
+  open.push(b);
+  await b.page.evaluate(watchAdded, true);
+  b.id = await waitSignaling(b.page, 'open');
   await Promise.all([waitConnected(a.page, [b.id]), waitConnected(b.page, [a.id])]);
   await Promise.all([waitVideoFlowing(a.page, b.id, { frames: 5 }), waitVideoFlowing(b.page, a.id, { frames: 5 })]);
   const [ta, tb] = await Promise.all([timeline(a.page), timeline(b.page)]);
@@ -48,6 +65,8 @@ test('a call starts with one offer/answer round, on one bundled transport', asyn
   // max-bundle: the offerer gathers for its first m-line only, not once per m-line.
   const mids = new Set(marks(tb, 'local-candidate', a.id).map((e) => e.detail.mid));
   assert.equal(mids.size, 1, `candidates for one transport, got m-lines ${[...mids]}`);
+  // The UI heard of each participant after its connection was made (the offer did not wait for it).
+  for (const p of [a, b]) assert.deepEqual(await p.page.evaluate(() => window.__added), [true]);
 });
 
 test('the side in the room makes its connection when the newcomer arrives, and offers only if no offer comes', async () => {
