@@ -1,5 +1,5 @@
 // Pinhole app entry: builds one object per concern and wires them together. Test/debug
-// handle: window.pinhole ({call, media, version}).
+// handle: window.pinhole ({call, media, timeline, version}).
 //
 //   prefs.js     remembered settings          views.js     views, routing, end screens
 //   home.js      the home view                prejoin.js   the pre-join view
@@ -23,6 +23,7 @@ import { SidePanel } from './panel.js';
 import { Invite } from './invite.js';
 import { ScreenWakeLock } from './wakelock.js';
 import { CallView } from './callview.js';
+import { timeline } from './timeline.js';
 
 indexIds();
 
@@ -31,6 +32,7 @@ const views = new Views();
 const router = new Router({
   onRoom: (code) => prejoin.enter(code),
   onHome: (invalid) => {
+    prejoin.leave();
     devices.stop();
     home.show(invalid);
   },
@@ -44,7 +46,7 @@ const panel = new SidePanel({
 });
 const callView = new CallView({ views, devices, panel, invite: new Invite(() => router.inviteUrl), wakeLock: new ScreenWakeLock() });
 const home = new Home({ views, prefs, navigate: (path) => router.navigate(path) });
-const prejoin = new Prejoin({ views, prefs, devices, onJoin: (name) => callView.join(router.code, name) });
+const prejoin = new Prejoin({ views, prefs, devices, onJoin: (name, ice) => callView.join(router.code, name, ice) });
 new Controls({ devices, panel, views });
 
 $('notice-close').addEventListener('click', () => notice(null));
@@ -63,6 +65,7 @@ addEventListener('pagehide', () => callView.call?.leave());
 window.pinhole = {
   get call() { return callView.call; },
   get media() { return devices.media; },
+  timeline,
   version: 1,
 };
 router.render();

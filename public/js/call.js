@@ -5,6 +5,9 @@
 // grace period) tears down every peer connection and offers to everyone listed. A RESUMED welcome
 // (same id) keeps every live connection: peers no longer listed are dropped, newly listed ones get
 // a tile and answer the offer they already queued for us (with the usual fallback timer).
+// A newcomer (peerJoined) gets its connection at once, ready to answer its offer (peer.js).
+// The ICE servers come from the pre-join screen (prejoin.js fetches them before "Join"), so
+// the welcome is answered with offers at once.
 // While signaling is down nothing is torn down; media and data channels keep flowing.
 //
 // Events: self, signaling, participant-added, participant-updated, participant-removed,
@@ -14,14 +17,23 @@ import { Signaling } from './signaling.js';
 import { IceServers } from './ice.js';
 import { Peer } from './peer.js';
 import { DEFAULT_MAX_PEERS } from './limits.js';
+import { mark } from './timeline.js';
 
 const FALLBACK_OFFER_MS = 4000;
+/**
+ * Audio, video and data on one transport from the first offer: one set of candidates to gather
+ * and check instead of one per m-line ('balanced' waits for the answer to drop the others).
+ */
+const BUNDLE_POLICY = 'max-bundle';
 
 export const displayName = (p) => p.name || `Guest ${p.id.slice(0, 4)}`;
 
 export class Call extends EventTarget {
-  /** `peerTimings` overrides PEER_TIMINGS (peer.js) for every peer of this call. */
-  constructor({ code, name, media, relayOnly = false, peerTimings = {} }) {
+  /**
+   * `peerTimings` overrides PEER_TIMINGS (peer.js) for every peer of this call. `ice` is the
+   * IceServers the pre-join screen fetched (the call owns it from here on, and stops it).
+   */
+  constructor({ code, name, media, relayOnly = false, peerTimings = {}, ice = new IceServers() }) {
     super();
     this.code = code;
     this.name = name;
@@ -32,13 +44,15 @@ export class Call extends EventTarget {
     this.maxPeers = DEFAULT_MAX_PEERS;
     this.participants = new Map();
     this.sig = new Signaling(code, { name });
-    this.ice = new IceServers();
+    this.ice = ice;
     this.queue = Promise.resolve();
     this.ended = false;
   }
 
   start() {
-    this.iceReady = this.ice.get();
+    this.iceReady = this.ice.get(); // at once when the pre-join screen's fetch is done and fresh
+    // The pre-join screen's fetch may have been refused before this call listened.
+    if (this.ice.lastError === 'rateLimited') this._notice('warn', 'ICE server list is rate limited; using what we have.');
     this.ice.addEventListener('update', () => this._applyConfig());
     this.ice.addEventListener('status', (e) => {
       if (e.detail === 'rateLimited') this._notice('warn', 'ICE server list is rate limited; using what we have.');
@@ -72,12 +86,13 @@ export class Call extends EventTarget {
   }
 
   config() {
-    return { iceServers: this.ice.iceServers, iceTransportPolicy: this.relayOnly ? 'relay' : 'all' };
+    return { iceServers: this.ice.iceServers, iceTransportPolicy: this.relayOnly ? 'relay' : 'all', bundlePolicy: BUNDLE_POLICY };
   }
 
   // --- signaling events ---
 
   _onWelcome({ id, peers, maxPeers, resumed }) {
+    mark('welcome-handled');
     this.selfId = id;
     this.maxPeers = maxPeers;
     this._emit('self', { id, resumed });
@@ -89,13 +104,13 @@ export class Call extends EventTarget {
     }
     if (!resumed) {
       for (const pid of [...this.participants.keys()]) this._remove(pid);
-      for (const p of peers) this._createPeer(this._add(p.id, p.name), true);
+      for (const p of peers) this._add(p.id, p.name, { initiator: true });
       return;
     }
     const listed = new Set(peers.map((p) => p.id));
     for (const pid of [...this.participants.keys()]) if (!listed.has(pid)) this._remove(pid, true);
     for (const { id: pid, name } of peers) {
-      const p = this.participants.get(pid) ?? this._add(pid, name, true);
+      const p = this.participants.get(pid) ?? this._expect(pid, name);
       this._rename(p, name);
       if (p.peer?.pendingRestart || ['failed', 'reconnecting'].includes(p.peer?.state)) this._restart(p);
     }
@@ -104,7 +119,7 @@ export class Call extends EventTarget {
   _onPeerJoined({ id, name }) {
     const p = this.participants.get(id);
     if (p) this._rename(p, name);
-    else this._add(id, name, true);
+    else this._expect(id, name);
   }
 
   _onPeerLeft({ id }) {
@@ -113,8 +128,7 @@ export class Call extends EventTarget {
 
   _onSignal({ from, data }) {
     if (from === this.selfId) return;
-    const p = this.participants.get(from) ?? this._add(from, '');
-    if (!p.peer) this._createPeer(p, false);
+    const p = this.participants.get(from) ?? this._add(from, '', { initiator: false });
     p.peer.handleSignal(data);
   }
 
@@ -144,7 +158,17 @@ export class Call extends EventTarget {
 
   // --- participants ---
 
-  _add(id, name, withFallback = false) {
+  /** A participant whose offer is on its way: its connection now, ready to answer, and a fallback timer. */
+  _expect(id, name) {
+    return this._add(id, name, { fallback: true, initiator: false });
+  }
+
+  /**
+   * A new participant with its connection (offering if `initiator`), made before the UI hears
+   * of it (participant-added) so that the offer, or the readiness to answer, does not wait for
+   * the tile to render; `fallback` starts the timer that offers if the newcomer does not.
+   */
+  _add(id, name, { initiator, fallback = false }) {
     const p = {
       id,
       name: typeof name === 'string' ? name : '',
@@ -153,17 +177,19 @@ export class Call extends EventTarget {
       path: null,
       stats: null,
       remote: { muted: false, cameraOff: false, screen: false },
-      pending: [],
       fallback: 0,
     };
     this.participants.set(id, p);
-    if (withFallback) {
+    this._connect(p, initiator);
+    if (fallback) {
       // The newcomer offers; if its offer never comes (dropped signal), offer ourselves.
       p.fallback = setTimeout(() => {
-        if (!p.peer && this.participants.get(id) === p && !this.ended) this._createPeer(p, true);
+        if (this.participants.get(id) !== p || this.ended) return;
+        p.peer.initiate(); // does nothing once the offer has come
       }, FALLBACK_OFFER_MS);
     }
     this._emit('participant-added', p);
+    this._emit('peer-created', p);
     return p;
   }
 
@@ -174,8 +200,8 @@ export class Call extends EventTarget {
     }
   }
 
-  _createPeer(p, initiator) {
-    clearTimeout(p.fallback);
+  /** Gives `p` its Peer, wired to the call (the events that announce it are the caller's). */
+  _connect(p, initiator) {
     const peer = new Peer({
       id: p.id,
       polite: this.selfId < p.id,
@@ -195,9 +221,6 @@ export class Call extends EventTarget {
     peer.addEventListener('ctl-open', () => peer.sendControl(this.stateMessage()));
     peer.addEventListener('control', (e) => this._onControl(p, e.detail));
     peer.addEventListener('restart-needed', () => this._restart(p));
-    for (const m of p.pending.splice(0)) peer.sendControl(m);
-    this._emit('peer-created', p);
-    this._emit('participant-updated', p);
     return peer;
   }
 
@@ -240,15 +263,12 @@ export class Call extends EventTarget {
   }
 
   broadcastState() {
-    this.broadcast(this.stateMessage(), false);
+    this.broadcast(this.stateMessage());
   }
 
-  /** Send to every participant; `queue` keeps it for peers whose connection does not exist yet. */
-  broadcast(msg, queue = true) {
-    for (const p of this.participants.values()) {
-      if (p.peer) p.peer.sendControl(msg);
-      else if (queue) p.pending.push(msg);
-    }
+  /** Send to every participant (each connection queues it until its channel opens). */
+  broadcast(msg) {
+    for (const p of this.participants.values()) p.peer.sendControl(msg);
   }
 
   _onControl(p, msg) {

@@ -8,6 +8,7 @@ import { Chat } from './chat.js';
 import { Files } from './files.js';
 import { Diagnostics } from './diagnostics.js';
 import { CHAT_MAX_CHARS, DEFAULT_MAX_PEERS } from './limits.js';
+import { mark } from './timeline.js';
 
 /** A peer that just connected gets its stats (and so its tile's data-path) this soon, not at the next poll. */
 const STATS_AFTER_CONNECT_MS = 300;
@@ -43,7 +44,9 @@ export class CallView {
     $('btn-leave').addEventListener('click', () => this.leave());
   }
 
-  join(code, name) {
+  /** `ice`: the IceServers the pre-join screen fetched. */
+  join(code, name, ice) {
+    mark('join');
     const { devices, panel, grid } = this;
     devices.ensure();
     this.views.show('call');
@@ -58,7 +61,7 @@ export class CallView {
     this.renderGrid();
     devices.render();
 
-    const call = (this.call = new Call({ code, name, media: devices.media, relayOnly: devices.relayOnly }));
+    const call = (this.call = new Call({ code, name, media: devices.media, relayOnly: devices.relayOnly, ice }));
     const chat = (this.chat = new Chat(call, { log: $('chat-log'), selfName: name }));
     this.files = new Files(call, {
       log: $('chat-log'),

@@ -3,6 +3,8 @@
 // them with pc.setConfiguration) and on demand before an ICE restart.
 // Never fatal: on error or 429 the last good value (or no servers at all) is used.
 
+import { mark } from './timeline.js';
+
 const REFRESH_MARGIN_S = 120;
 const MIN_REFETCH_MS = 20000;
 const FETCH_TIMEOUT_MS = 6000;
@@ -44,6 +46,7 @@ export class IceServers extends EventTarget {
   async _fetch() {
     const ctrl = new AbortController();
     const t = setTimeout(() => ctrl.abort(), FETCH_TIMEOUT_MS);
+    mark('ice-servers-request');
     try {
       const res = await fetch('/api/ice-servers', { cache: 'no-store', credentials: 'same-origin', signal: ctrl.signal });
       if (res.status === 429) {
@@ -62,6 +65,7 @@ export class IceServers extends EventTarget {
       this.value = { iceServers: body.iceServers, ttl, expiresAt, relay: !!body.relay };
       this.fetchedAt = Date.now();
       this._setError(null);
+      mark('ice-servers');
       this._schedule(Math.max(MIN_REFRESH_S, expiresAt - nowS - REFRESH_MARGIN_S) * 1000);
       this.dispatchEvent(new CustomEvent('update', { detail: this.value }));
       return this.value;

@@ -4,6 +4,8 @@
 // outgoing video track; when it ends the camera (if on) comes back.
 // Events: 'tracks' {kind} when an outgoing track changes, 'state' for anything the UI shows.
 
+import { mark } from './timeline.js';
+
 const errorKind = (e) => {
   switch (e?.name) {
     case 'NotAllowedError':
@@ -72,6 +74,7 @@ export class LocalMedia extends EventTarget {
 
   /** Ask for microphone and camera; one missing or refused device never blocks the other. */
   async start({ audio = true, video = true } = {}) {
+    mark('media-request');
     if (!navigator.mediaDevices?.getUserMedia) {
       this.errors = { audio: 'unsupported', video: 'unsupported' };
       this._emit('state');
@@ -94,6 +97,7 @@ export class LocalMedia extends EventTarget {
     if (video && !v) v = await this._get('video');
     this._setAudio(a);
     this._setCamera(v);
+    mark('media-ready');
     this._emit('state');
   }
 

@@ -6,14 +6,22 @@
 // two ends always disagree and glare cannot deadlock.
 //
 // Who offers: the newcomer creates its PCs as "initiator" (adds the transceivers and data
-// channels → negotiationneeded → offer). The side already in the room creates its PC lazily
-// when the first signal arrives and adopts the transceivers that the offer created (addTransceiver
-// transceivers are never matched to a remote offer, so creating them up front would cost a
-// second negotiation). A fallback timer in call.js makes the existing side offer if nothing
-// arrives. Signals are processed one at a time, in order.
+// channels → negotiationneeded → offer). The side already in the room creates its PC as soon as
+// it hears of the newcomer (peerJoined), so that the connection and its DTLS certificate are
+// made before the offer arrives, but it does not offer: it ignores negotiationneeded (which its
+// data channels raise at once) until a remote description is applied, and adopts the transceivers
+// that the offer created (addTransceiver transceivers are never matched to a remote offer, so
+// creating them up front would cost a second negotiation). One offer/answer round in all. A
+// fallback timer in call.js makes the existing side offer (initiate()) if nothing arrives.
+// Signals are processed one at a time, in order.
 //
 // Media: exactly one audio and one video transceiver, always sendrecv, so mute, camera off,
 // device switches and screen share are sender.replaceTrack() and never renegotiate.
+// Video starts at half resolution (scaleResolutionDownBy, sender parameters, no renegotiation)
+// and goes to full resolution shortly after the first connection: a new connection's bandwidth
+// estimate starts low (Chromium: 300 kbit/s), and a 720p camera at that rate makes WebRTC drop
+// its first frames one by one while it scales down by itself (~100–200 ms without a picture,
+// and the first frames come out smaller than half anyway). Half resolution is sent at once.
 //
 // Data channels are pre-negotiated (negotiated:true, fixed ids), so both ends own them at once
 // and can queue before they open:
@@ -28,6 +36,8 @@
 // on 'failed' at once and on 'disconnected' after a few seconds (the polite side waits longer so
 // the two restarts rarely collide). A watchdog rolls back an offer left unanswered for a while
 // of working signaling (a lost signal) and negotiates again. The delays are PEER_TIMINGS.
+
+import { mark } from './timeline.js';
 
 const KINDS = ['audio', 'video'];
 const MAX_OUTBOX = 500;
@@ -50,12 +60,19 @@ export const PEER_TIMINGS = Object.freeze({
   offerWatchdogMs: 5000,
   /** An offer unanswered this long while signaling works was lost: roll back and offer again. */
   offerTimeoutMs: 15000,
+  /** From the first 'connected' to sending video at full resolution (it starts at half). */
+  fullResolutionAfterMs: 1000,
 });
+
+/** scaleResolutionDownBy of the video until fullResolutionAfterMs after the first connection. */
+const START_VIDEO_SCALE = 2;
 
 export class Peer extends EventTarget {
   constructor({ id, polite, config, initiator, tracks, send, timings = {} }) {
     super();
     this.id = id;
+    this.initiator = initiator;
+    this.negotiationDeferred = false; // a negotiationneeded was ignored (see initiate())
     this.timings = { ...PEER_TIMINGS, ...timings };
     this.polite = polite;
     this.tracks = tracks; // () => ({audio, video}) current outgoing tracks
@@ -73,12 +90,14 @@ export class Peer extends EventTarget {
     this.restartTimer = 0;
     this.restartCheck = 0;
     this.restartAttempts = 0;
+    this.fullResolutionTimer = 0;
     this.pendingRestart = false;
     this.offerAt = 0;
     this.signalingUp = true;
     this.signalingUpAt = Date.now();
 
     const pc = (this.pc = new RTCPeerConnection(config));
+    mark('pc-created', id);
     if (initiator) for (const kind of KINDS) this._addTransceiver(kind);
 
     this.ctl = pc.createDataChannel('ctl', { negotiated: true, id: 0 });
@@ -96,25 +115,46 @@ export class Peer extends EventTarget {
     };
 
     // --- perfect negotiation (WebRTC samples) ---
-    pc.onnegotiationneeded = async () => {
-      try {
-        this.makingOffer = true;
-        await pc.setLocalDescription();
-        this.offerAt = Date.now();
-        this.sendSignal({ description: pc.localDescription });
-      } catch (err) {
-        console.warn('[peer] offer failed', err);
-      } finally {
-        this.makingOffer = false;
-      }
+    pc.onnegotiationneeded = () => {
+      if (this.initiator || pc.remoteDescription) this._offer();
+      else this.negotiationDeferred = true;
     };
     pc.onicecandidate = ({ candidate }) => {
+      mark(candidate ? 'local-candidate' : 'local-candidates-done', this.id, candidate ? { type: candidate.type, mid: candidate.sdpMid } : undefined);
       if (candidate) this.sendSignal({ candidate: candidate.toJSON() });
     };
     pc.ontrack = () => this._syncRemote();
+    pc.oniceconnectionstatechange = () => mark(`ice-${pc.iceConnectionState}`, this.id);
     pc.onconnectionstatechange = () => this._onConnectionState();
 
     this.watchdog = setInterval(() => this._checkStuckOffer(), this.timings.offerWatchdogMs);
+  }
+
+  async _offer() {
+    const pc = this.pc;
+    try {
+      this.makingOffer = true;
+      await pc.setLocalDescription();
+      this.offerAt = Date.now();
+      mark('offer-sent', this.id);
+      this.sendSignal({ description: pc.localDescription });
+    } catch (err) {
+      console.warn('[peer] offer failed', err);
+    } finally {
+      this.makingOffer = false;
+    }
+  }
+
+  /**
+   * The answering side offers after all (call.js: the newcomer's offer never came): adds the
+   * transceivers and negotiates. A negotiationneeded it ignored does not fire again (the flag
+   * is still set), so then this offers itself. Does nothing once a remote description arrived.
+   */
+  initiate() {
+    if (this.closed || this.initiator || this.pc.remoteDescription) return;
+    this.initiator = true;
+    for (const kind of KINDS) if (!this.tx[kind]) this._addTransceiver(kind);
+    if (this.negotiationDeferred && !this.makingOffer && this.pc.signalingState === 'stable') this._offer();
   }
 
   /** Process one signal from the remote peer (serialised, in arrival order). */
@@ -132,16 +172,20 @@ export class Peer extends EventTarget {
         if ((description.type !== 'offer' && description.type !== 'answer') || typeof description.sdp !== 'string') return;
         const offerCollision = description.type === 'offer' && (this.makingOffer || pc.signalingState !== 'stable');
         this.ignoreOffer = !this.polite && offerCollision;
+        mark(`${description.type}-received`, this.id);
         if (this.ignoreOffer) return;
         await pc.setRemoteDescription(description);
         if (description.type === 'offer') {
           this._adoptTransceivers();
           await pc.setLocalDescription();
+          mark('answer-sent', this.id);
           this.sendSignal({ description: pc.localDescription });
+          if (!this.everConnected) this._scaleVideo(START_VIDEO_SCALE); // the adopted sender has its encodings now
         }
         // candidates that raced ahead of the first description
         for (const c of this.pendingCandidates.splice(0)) await pc.addIceCandidate(c).catch(() => {});
       } else if (candidate && typeof candidate === 'object') {
+        mark('remote-candidate', this.id);
         if (!pc.remoteDescription) {
           if (this.pendingCandidates.length < MAX_PENDING_CANDIDATES) this.pendingCandidates.push(candidate);
           return;
@@ -179,7 +223,12 @@ export class Peer extends EventTarget {
 
   _addTransceiver(kind) {
     const track = this.tracks()[kind];
-    this.tx[kind] = this.pc.addTransceiver(track && track.kind === kind ? track : kind, { direction: 'sendrecv' });
+    const init = { direction: 'sendrecv' };
+    if (kind === 'video' && !this.everConnected) {
+      init.sendEncodings = [{ scaleResolutionDownBy: START_VIDEO_SCALE }];
+      mark('video-scale', this.id, { scale: START_VIDEO_SCALE });
+    }
+    this.tx[kind] = this.pc.addTransceiver(track && track.kind === kind ? track : kind, init);
     this._syncRemote();
   }
 
@@ -202,6 +251,16 @@ export class Peer extends EventTarget {
     if (!t || this.closed) return Promise.resolve();
     if (t.sender.track === (track ?? null)) return Promise.resolve();
     return t.sender.replaceTrack(track ?? null).catch((e) => console.warn('[peer] replaceTrack', e));
+  }
+
+  /** Sets scaleResolutionDownBy of the outgoing video (sender parameters: no renegotiation). */
+  _scaleVideo(scale) {
+    const sender = this.tx.video?.sender;
+    if (!sender || this.closed) return;
+    const params = sender.getParameters();
+    if (!params.encodings?.length || params.encodings.every((e) => (e.scaleResolutionDownBy ?? 1) === scale)) return;
+    for (const e of params.encodings) e.scaleResolutionDownBy = scale;
+    sender.setParameters(params).then(() => mark('video-scale', this.id, { scale }), (e) => console.warn('[peer] setParameters', e));
   }
 
   /** JSON message over the "ctl" channel; queued until it opens. */
@@ -246,7 +305,9 @@ export class Peer extends EventTarget {
 
   _onConnectionState() {
     const s = this.pc.connectionState;
+    mark(`pc-${s}`, this.id);
     if (s === 'connected') {
+      if (!this.everConnected) this.fullResolutionTimer = setTimeout(() => this._scaleVideo(1), this.timings.fullResolutionAfterMs);
       this.everConnected = true;
       this.restartAttempts = 0;
       clearTimeout(this.restartTimer);
@@ -299,6 +360,7 @@ export class Peer extends EventTarget {
     this.closed = true;
     clearTimeout(this.restartTimer);
     clearTimeout(this.restartCheck);
+    clearTimeout(this.fullResolutionTimer);
     clearInterval(this.watchdog);
     try { this.pc.close(); } catch { /* already closed */ }
   }

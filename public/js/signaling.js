@@ -13,6 +13,7 @@
 
 import { CLOSE } from './close-codes.js';
 import { DEFAULT_MAX_PEERS, trimName } from './limits.js';
+import { mark } from './timeline.js';
 
 const PING_MS = 20000;
 const DEAD_MS = 50000;
@@ -70,6 +71,7 @@ export class Signaling extends EventTarget {
     this._drop();
     if (this.state !== 'reconnecting') this._set(this.id ? 'reconnecting' : 'connecting', this.detail);
     let ws;
+    mark('socket-connect');
     try {
       ws = new WebSocket(this.url());
     } catch (err) {
@@ -80,6 +82,7 @@ export class Signaling extends EventTarget {
     this.ws = ws;
     let welcomed = false;
     ws.onopen = () => {
+      mark('socket-open');
       this.lastSeen = Date.now();
       const join = { type: 'join', v: 1, name: this.name };
       if (this.token) join.resume = this.token;
@@ -107,6 +110,7 @@ export class Signaling extends EventTarget {
     switch (msg.type) {
       case 'welcome': {
         if (typeof msg.id !== 'string') return;
+        mark('welcome');
         const previousId = this.id;
         const resumed = previousId !== null && previousId === msg.id;
         this.id = msg.id;
@@ -127,7 +131,9 @@ export class Signaling extends EventTarget {
       }
       case 'peerJoined':
       case 'peerLeft':
-        if (typeof msg.id === 'string') this._emit(msg.type, msg);
+        if (typeof msg.id !== 'string') break;
+        mark(msg.type === 'peerJoined' ? 'peer-joined' : 'peer-left', msg.id);
+        this._emit(msg.type, msg);
         break;
       case 'signal':
         if (typeof msg.from === 'string') this._emit('signal', msg);

@@ -1,6 +1,8 @@
 // DOM helpers shared by the modules: element builder, banners, announcements, tiles.
 // All user-provided text goes through textContent (never innerHTML).
 
+import { mark } from './timeline.js';
+
 // Inactive views are detached from the document (so hidden copies of "Mute", "Join", "Your name"
 // never make a label ambiguous), so elements are looked up in an index built at start-up.
 const byId = new Map();
@@ -114,6 +116,10 @@ export function renderTile(grid, p, name, { speakerId, onAutoplayBlocked }) {
   const stream = p.peer?.remoteStream ?? null;
   if (video.srcObject !== stream || (stream && tile.dataset.tracks !== String(stream.getTracks().length))) {
     video.srcObject = stream;
+    if (stream && !video.frameMarked && video.requestVideoFrameCallback) {
+      video.frameMarked = true;
+      video.requestVideoFrameCallback((now, frame) => mark('remote-frame', p.id, { width: frame.width, height: frame.height }));
+    }
     tile.dataset.tracks = String(stream?.getTracks().length ?? 0);
     if (stream) {
       video.play().catch((err) => {
