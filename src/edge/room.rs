@@ -183,7 +183,9 @@ impl Room {
     /// The Worker forwards only validated WebSocket upgrades here: accept one.
     pub fn fetch(&self, _req: web_sys::Request) -> JsResult<web_sys::Response> {
         let mut pending = Vec::new();
-        let client = self.logged(self.open(&mut pending))?;
+        let opened = self.open(&mut pending);
+        self.flush_log();
+        let client = opened?;
         if !pending.is_empty() {
             // The event stays open (and its errors reported) until they settle.
             self.state.wait_until(&js_sys::Promise::all(
@@ -202,9 +204,7 @@ impl Room {
 impl Room {
     #[wasm_bindgen(js_name = webSocketMessage)]
     pub fn web_socket_message(&self, ws: WebSocket, message: JsValue) -> JsResult<JsValue> {
-        let mut pending = Vec::new();
-        self.logged(self.message(&ws, &message, &mut pending))?;
-        Ok(settle(pending))
+        self.event(|pending| self.message(&ws, &message, pending))
     }
 
     #[wasm_bindgen(js_name = webSocketClose)]
@@ -219,24 +219,18 @@ impl Room {
         // range maps to an out-of-range code, which `reply_code` answers with 1002.)
         let code = close::reply_code(code as usize);
         let _ = ws.close_with_code_and_reason(code, "");
-        let mut pending = Vec::new();
-        self.logged(self.forget(&ws, Disconnect::Closed { code }, &mut pending))?;
-        Ok(settle(pending))
+        self.event(|pending| self.forget(&ws, Disconnect::Closed { code }, pending))
     }
 
     #[wasm_bindgen(js_name = webSocketError)]
     pub fn web_socket_error(&self, ws: WebSocket, _error: JsValue) -> JsResult<JsValue> {
         close_socket(&ws, CloseReason::SocketError);
-        let mut pending = Vec::new();
-        self.logged(self.forget(&ws, Disconnect::Error, &mut pending))?;
-        Ok(settle(pending))
+        self.event(|pending| self.forget(&ws, Disconnect::Error, pending))
     }
 
     #[wasm_bindgen(js_name = alarm)]
     pub fn alarm(&self) -> JsResult<JsValue> {
-        let mut pending = Vec::new();
-        self.logged(self.fire(&mut pending))?;
-        Ok(settle(pending))
+        self.event(|pending| self.fire(pending))
     }
 }
 
@@ -325,13 +319,24 @@ impl Room {
         self.log.borrow_mut().push(event.line(&fields));
     }
 
-    /// Writes one event's log lines in one `console.log`, whatever its outcome.
-    fn logged<T>(&self, out: T) -> T {
+    /// Runs one socket or alarm event: its work, given the list for the promises it starts,
+    /// then its log lines whatever the outcome; returns what the runtime should wait for.
+    fn event(
+        &self,
+        work: impl FnOnce(&mut Vec<js_sys::Promise>) -> JsResult<()>,
+    ) -> JsResult<JsValue> {
+        let mut pending = Vec::new();
+        let out = work(&mut pending);
+        self.flush_log();
+        out.map(|()| settle(pending))
+    }
+
+    /// Writes the current event's log lines in one `console.log`.
+    fn flush_log(&self) {
         let lines = std::mem::take(&mut *self.log.borrow_mut());
         if !lines.is_empty() {
             worker::console_log!("{}", lines.join("\n"));
         }
-        out
     }
 
     fn with_room<T>(&self, f: impl FnOnce(&mut room_core::Room) -> T) -> T {

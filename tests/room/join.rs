@@ -1,6 +1,6 @@
 //! Joining, the room-full refusal, and leaving.
 
-use crate::sim::{Peer, Sim};
+use crate::sim::Sim;
 use crate::{cfg_with, only_error, types};
 use pinhole::ids::PeerId;
 use pinhole::protocol::CloseReason;
@@ -79,10 +79,7 @@ fn a_bad_join_does_not_join() {
 #[test]
 fn room_full_at_default_four() {
     let mut s = Sim::new(RoomConfig::default());
-    let peers: Vec<Peer> = (0..4).map(|i| s.join(&format!("p{i}"))).collect();
-    for p in &peers {
-        s.take(p.conn);
-    }
+    let peers = s.join_all(["p0", "p1", "p2", "p3"]);
     let e = s.open();
     s.text(e, r#"{"type":"join","v":1,"name":"Eve"}"#);
     assert_eq!(only_error(&s.take(e)), "roomFull");
