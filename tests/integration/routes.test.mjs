@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { roomCode, fakeIp, waitFor, ROOT } from '../support/stack.mjs';
+import { roomCode, fakeIp, waitFor, inOneRateWindow, ROOT } from '../support/stack.mjs';
 import { Client, integrationSuite } from '../support/client.mjs';
 
 const SECRET = 'integration-test-secret-not-used-anywhere-else';
@@ -100,17 +100,22 @@ test('signaling without an upgrade is 426', async () => {
 });
 
 test('new connections per client IP are limited: 429 with Retry-After before any upgrade', async () => {
-  const ip = fakeIp();
-  const room = roomCode();
-  const sockets = [];
-  for (let i = 0; i < 30; i++) sockets.push(await suite.connect(room, { ip }));
-  const err = await suite.connect(room, { ip }).then(() => null, (e) => e);
-  assert.equal(err?.status, 429);
-  assert.ok(Number(err.headers['retry-after']) > 0);
-  assert.equal(JSON.parse(err.body).error, 'rateLimited');
-  // Another client is not affected.
-  sockets.push(await suite.connect(room, { ip: fakeIp() }));
-  for (const s of sockets) s.ws.close();
+  await inOneRateWindow(async () => {
+    const ip = fakeIp();
+    const room = roomCode();
+    const sockets = [];
+    try {
+      for (let i = 0; i < 30; i++) sockets.push(await suite.connect(room, { ip }));
+      const err = await suite.connect(room, { ip }).then(() => null, (e) => e);
+      assert.equal(err?.status, 429);
+      assert.ok(Number(err.headers['retry-after']) > 0);
+      assert.equal(JSON.parse(err.body).error, 'rateLimited');
+      // Another client is not affected.
+      sockets.push(await suite.connect(room, { ip: fakeIp() }));
+    } finally {
+      for (const s of sockets) s.ws.close();
+    }
+  });
 });
 
 function iceFetch(stack, headers = {}, ip = fakeIp()) {
@@ -154,12 +159,14 @@ test('/api/ice-servers refuses other origins with 403', async () => {
 });
 
 test('/api/ice-servers is rate limited per client IP', async () => {
-  const ip = fakeIp();
-  for (let i = 0; i < 30; i++) assert.equal((await iceFetch(suite.relay, {}, ip)).status, 200);
-  const r = await iceFetch(suite.relay, {}, ip);
-  assert.equal(r.status, 429);
-  assert.ok(Number(r.headers.get('retry-after')) > 0);
-  assert.equal((await iceFetch(suite.relay, {}, fakeIp())).status, 200);
+  await inOneRateWindow(async () => {
+    const ip = fakeIp();
+    for (let i = 0; i < 30; i++) assert.equal((await iceFetch(suite.relay, {}, ip)).status, 200);
+    const r = await iceFetch(suite.relay, {}, ip);
+    assert.equal(r.status, 429);
+    assert.ok(Number(r.headers.get('retry-after')) > 0);
+    assert.equal((await iceFetch(suite.relay, {}, fakeIp())).status, 200);
+  });
 });
 
 test('TURN not configured: STUN only, relay false, logged once', async () => {
