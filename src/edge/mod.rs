@@ -140,6 +140,16 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys
                 resp.headers_mut().set("Upgrade", "websocket")?;
                 return raw(Ok(resp));
             }
+            // A browser always sends `Origin` on a WebSocket upgrade, and the socket is not
+            // bound by CORS: without this, any web page could make its visitors' browsers join
+            // (or guess) rooms. Same rule as the ICE servers (origin::same_origin_or_allowed).
+            if !page_allowed(&req, &env, &url.origin()) {
+                return raw(error(
+                    403,
+                    "forbidden",
+                    Some("signaling is only open to this site's own pages"),
+                ));
+            }
             if let Err(e) = config::room_config(|k| var(&env, k)) {
                 worker::console_error!("{e}");
                 return raw(error(
@@ -184,15 +194,21 @@ async fn forward(env: &Env, code: &str, req: &web_sys::Request) -> Result<web_sy
     Ok(resp.unchecked_into())
 }
 
-async fn ice_servers(req: &web_sys::Request, env: &Env, own_origin: &str) -> Result<Response> {
+/// Whether the request comes from this site's own pages, an origin in `ALLOWED_ORIGINS`, or a
+/// non-browser client (see `origin::same_origin_or_allowed`).
+fn page_allowed(req: &web_sys::Request, env: &Env, own_origin: &str) -> bool {
     let allowed_origins =
         origin::parse_allowed_origins(&var(env, "ALLOWED_ORIGINS").unwrap_or_default());
-    if !origin::same_origin_or_allowed(
+    origin::same_origin_or_allowed(
         own_origin,
         header(req, "Origin").as_deref(),
         header(req, "Sec-Fetch-Site").as_deref(),
         &allowed_origins,
-    ) {
+    )
+}
+
+async fn ice_servers(req: &web_sys::Request, env: &Env, own_origin: &str) -> Result<Response> {
+    if !page_allowed(req, env, own_origin) {
         return error(
             403,
             "forbidden",

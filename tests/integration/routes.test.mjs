@@ -99,6 +99,30 @@ test('signaling without an upgrade is 426', async () => {
   assert.equal((await r.json()).error, 'upgradeRequired');
 });
 
+test('signaling refuses other sites\' pages with 403 before any upgrade; own pages and non-browser clients connect', async () => {
+  const room = roomCode();
+  for (const headers of [
+    { origin: 'https://evil.example' },
+    { origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' },
+    { 'sec-fetch-site': 'cross-site' },
+    { origin: 'null' },
+  ]) {
+    const err = await suite.connect(room, { headers }).then(() => null, (e) => e);
+    assert.equal(err?.status, 403, JSON.stringify(headers));
+    assert.equal(JSON.parse(err.body).error, 'forbidden');
+  }
+  const own = new URL(suite.relay.url).origin;
+  const sockets = [
+    await suite.connect(room, { headers: { origin: own, 'sec-fetch-site': 'same-origin' } }),
+    await suite.connect(room, { headers: { origin: 'https://allowed.example', 'sec-fetch-site': 'cross-site' } }),
+    await suite.connect(room), // no Origin: not a browser
+  ];
+  // The refused attempts left the room usable.
+  const a = await suite.join(room, { name: 'A' });
+  assert.ok(a.id);
+  for (const s of [...sockets, a]) s.ws.close();
+});
+
 test('new connections per client IP are limited: 429 with Retry-After before any upgrade', async () => {
   await inOneRateWindow(async () => {
     const ip = fakeIp();
