@@ -66,6 +66,8 @@ pub const HEALTH: Health = Health {
 pub const SECURITY_HEADERS: &[(&str, &str)] = &[
     ("X-Content-Type-Options", "nosniff"),
     ("Referrer-Policy", "no-referrer"),
+    // Same as public/_headers: this host only, ignored on plain http://.
+    ("Strict-Transport-Security", "max-age=63072000"),
     (
         "Content-Security-Policy",
         "default-src 'none'; frame-ancestors 'none'",

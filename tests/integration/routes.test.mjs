@@ -24,6 +24,7 @@ const version = readFileSync(join(ROOT, 'Cargo.toml'), 'utf8').match(/^version =
 test('GET /health', async () => {
   const r = await fetch(`${suite.relay.url}/health`);
   assert.equal(r.status, 200);
+  assert.equal(r.headers.get('strict-transport-security'), 'max-age=63072000', 'the Worker\'s own responses too');
   assert.deepEqual(await r.json(), { status: 'ok', version });
 });
 
@@ -40,6 +41,7 @@ function checkAppHeaders(h) {
   for (const f of ['camera', 'microphone', 'display-capture']) assert.match(pp, new RegExp(`${f}=\\(self\\)`));
   assert.equal(h.get('referrer-policy'), 'no-referrer');
   assert.equal(h.get('x-content-type-options'), 'nosniff');
+  assert.equal(h.get('strict-transport-security'), 'max-age=63072000');
 }
 
 test('the app shell is served at / and at any room-code path, with the security headers', async () => {
