@@ -74,9 +74,47 @@ pub const SECURITY_HEADERS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The key a client's requests are rate-limited under, from `cf-connecting-ip`. An IPv4
+/// address is its own key. An IPv6 address is keyed by its /64: one subscriber line or phone
+/// gets a whole /64 (often far more) and can use a fresh address per request, so limiting per
+/// address would limit nothing. IPv4-mapped IPv6 counts as the IPv4 address. Anything else (the
+/// header is set by Cloudflare's edge, so only a local or misconfigured setup sees it) is keyed
+/// as sent, cut to 64 bytes.
+pub fn rate_key(client_ip: Option<&str>) -> String {
+    use std::net::IpAddr;
+    let Some(raw) = client_ip.map(str::trim) else {
+        return "unknown".to_owned();
+    };
+    match raw.parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        Err(_) => raw.chars().take(64).collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rate_keys_group_ipv6_by_64() {
+        assert_eq!(rate_key(Some("203.0.113.7")), "203.0.113.7");
+        let a = rate_key(Some("2001:db8:1:2:aaaa::1"));
+        assert_eq!(a, "2001:db8:1:2::/64");
+        assert_eq!(rate_key(Some("2001:0db8:0001:0002:ffff:ffff:ffff:ffff")), a);
+        assert_ne!(rate_key(Some("2001:db8:1:3::1")), a);
+        assert_eq!(rate_key(Some("::ffff:203.0.113.7")), "203.0.113.7");
+        assert_eq!(rate_key(Some(" 203.0.113.7 ")), "203.0.113.7");
+        assert_eq!(rate_key(None), "unknown");
+        assert_eq!(rate_key(Some(&"x".repeat(500))).len(), 64);
+        assert_eq!(rate_key(Some("not an address")), "not an address");
+    }
 
     #[test]
     fn routes() {

@@ -118,8 +118,9 @@ fn header(req: &web_sys::Request, name: &str) -> Option<String> {
     req.headers().get(name).ok().flatten()
 }
 
-fn client_ip(req: &web_sys::Request) -> String {
-    header(req, "cf-connecting-ip").unwrap_or_else(|| "unknown".to_owned())
+/// The client's rate-limit key: its IPv4 address or its IPv6 /64 (`http::rate_key`).
+fn client_key(req: &web_sys::Request) -> String {
+    http::rate_key(header(req, "cf-connecting-ip").as_deref())
 }
 
 #[event(fetch)]
@@ -158,7 +159,7 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys
                     Some("the server is misconfigured"),
                 ));
             }
-            if !allowed(&env, "CONNECT_LIMITER", &client_ip(&req)).await? {
+            if !allowed(&env, "CONNECT_LIMITER", &client_key(&req)).await? {
                 log_event(LogEvent::ConnectLimited);
                 return raw(too_many("60"));
             }
@@ -215,7 +216,7 @@ async fn ice_servers(req: &web_sys::Request, env: &Env, own_origin: &str) -> Res
             Some("ICE servers are only handed to this site's own pages"),
         );
     }
-    if !allowed(env, "ICE_LIMITER", &client_ip(req)).await? {
+    if !allowed(env, "ICE_LIMITER", &client_key(req)).await? {
         return too_many("60");
     }
     let cfg = match config::ice_config(|k| var(env, k)) {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { roomCode, fakeIp, waitFor, inOneRateWindow, ROOT } from '../support/stack.mjs';
+import { roomCode, fakeIp, fakeIpv6Net, waitFor, inOneRateWindow, ROOT } from '../support/stack.mjs';
 import { Client, integrationSuite } from '../support/client.mjs';
 
 const SECRET = 'integration-test-secret-not-used-anywhere-else';
@@ -182,6 +182,24 @@ test('/api/ice-servers refuses other origins with 403', async () => {
   }
   const allowed = await iceFetch(suite.relay, { origin: 'https://allowed.example', 'sec-fetch-site': 'cross-site' });
   assert.equal(allowed.status, 200, 'ALLOWED_ORIGINS adds an origin');
+});
+
+test('IPv6 clients are limited per /64, not per address', async () => {
+  await inOneRateWindow(async () => {
+    const net = fakeIpv6Net();
+    const room = roomCode();
+    const sockets = [];
+    try {
+      // A fresh address for every connection, all in one /64.
+      for (let i = 0; i < 30; i++) sockets.push(await suite.connect(room, { ip: net.host(i) }));
+      const err = await suite.connect(room, { ip: net.host(30) }).then(() => null, (e) => e);
+      assert.equal(err?.status, 429);
+      // The next /64 is another subscriber.
+      sockets.push(await suite.connect(room, { ip: fakeIpv6Net().host(1) }));
+    } finally {
+      for (const s of sockets) s.ws.close();
+    }
+  });
 });
 
 test('/api/ice-servers is rate limited per client IP', async () => {

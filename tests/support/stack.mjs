@@ -80,6 +80,13 @@ export function fakeIp() {
   return `198.18.${randomInt(0, 256)}.${randomInt(1, 255)}`;
 }
 
+/** A random IPv6 /64 in the documentation range; `host(n)` is an address in it. */
+export function fakeIpv6Net() {
+  const hex = () => randomInt(0, 0x10000).toString(16);
+  const prefix = `2001:db8:${hex()}:${hex()}`;
+  return { prefix, host: (n) => `${prefix}:${hex()}:${hex()}:${hex()}:${(n & 0xffff).toString(16)}` };
+}
+
 // The rate limiter counts in fixed windows aligned to the clock (Math.floor(now / period)), as
 // Cloudflare's and Miniflare's simple limiters do: a run of requests that straddles a window
 // boundary legitimately sees a fresh quota half-way. Runs `attempt` (which must use a fresh key,
