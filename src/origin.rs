@@ -103,9 +103,45 @@ fn normalize_origin(s: &str) -> Option<String> {
     }
 }
 
+/// The `Access-Control-Allow-Origin` to send: the request's `Origin`, normalised, when it is an
+/// origin in `allowed_origins` other than this site's own (a same-origin page needs none).
+/// `None` otherwise, so a refused or unlisted page can never read the answer.
+pub fn cors_allow_origin(
+    request_origin: &str,
+    origin_header: Option<&str>,
+    allowed_origins: &[String],
+) -> Option<String> {
+    let origin = normalize_origin(origin_header?)?;
+    if normalize_origin(request_origin).as_deref() == Some(origin.as_str()) {
+        return None;
+    }
+    allowed_origins
+        .iter()
+        .filter_map(|a| normalize_origin(a))
+        .any(|a| a == origin)
+        .then_some(origin)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cors_only_for_listed_other_origins() {
+        let own = "https://pinhole.example";
+        let allowed = parse_allowed_origins("https://allowed.example");
+        assert_eq!(
+            cors_allow_origin(own, Some("https://ALLOWED.example:443"), &allowed).as_deref(),
+            Some("https://allowed.example")
+        );
+        assert_eq!(cors_allow_origin(own, Some(own), &allowed), None);
+        assert_eq!(
+            cors_allow_origin(own, Some("https://evil.example"), &allowed),
+            None
+        );
+        assert_eq!(cors_allow_origin(own, Some("null"), &allowed), None);
+        assert_eq!(cors_allow_origin(own, None, &allowed), None);
+    }
 
     const ME: &str = "https://pinhole.example";
 

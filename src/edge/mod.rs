@@ -165,7 +165,10 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys
             }
             forward(&env, code.as_str(), &req).await
         }
-        Route::IceServers => raw(ice_servers(&req, &env, &url.origin()).await),
+        Route::IceServers => {
+            let resp = ice_servers(&req, &env, &url.origin()).await;
+            raw(resp.and_then(|r| with_cors(r, &req, &env, &url.origin())))
+        }
         Route::Asset => {
             let assets = binding::<Service>(&env, "ASSETS")
                 .ok_or_else(|| worker::Error::RustError("no ASSETS binding".into()))?;
@@ -193,6 +196,26 @@ async fn forward(env: &Env, code: &str, req: &web_sys::Request) -> Result<web_sy
     let stub = ns.get(&ns.id_from_name(code)?)?;
     let resp = JsFuture::from(stub.fetch_with_request(req)?).await?;
     Ok(resp.unchecked_into())
+}
+
+/// Lets a page of an origin in `ALLOWED_ORIGINS` read the answer (whatever it is: credentials,
+/// a 403 or a 429); `Vary: Origin` because the answer depends on it.
+fn with_cors(
+    mut resp: Response,
+    req: &web_sys::Request,
+    env: &Env,
+    own_origin: &str,
+) -> Result<Response> {
+    let allowed_origins =
+        origin::parse_allowed_origins(&var(env, "ALLOWED_ORIGINS").unwrap_or_default());
+    let headers = resp.headers_mut();
+    headers.set("Vary", "Origin")?;
+    let origin = header(req, "Origin");
+    if let Some(allow) = origin::cors_allow_origin(own_origin, origin.as_deref(), &allowed_origins)
+    {
+        headers.set("Access-Control-Allow-Origin", &allow)?;
+    }
+    Ok(resp)
 }
 
 /// Whether the request comes from this site's own pages, an origin in `ALLOWED_ORIGINS`, or a

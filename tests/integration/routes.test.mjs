@@ -182,6 +182,14 @@ test('/api/ice-servers refuses other origins with 403', async () => {
   }
   const allowed = await iceFetch(suite.relay, { origin: 'https://allowed.example', 'sec-fetch-site': 'cross-site' });
   assert.equal(allowed.status, 200, 'ALLOWED_ORIGINS adds an origin');
+  // ... whose pages may read the answer (CORS); nobody else is told they may.
+  assert.equal(allowed.headers.get('access-control-allow-origin'), 'https://allowed.example');
+  assert.match(allowed.headers.get('vary') ?? '', /origin/i);
+  const refused = await iceFetch(suite.relay, { origin: 'https://evil.example' });
+  assert.equal(refused.headers.get('access-control-allow-origin'), null);
+  const own = await iceFetch(suite.relay, { origin: new URL(suite.relay.url).origin, 'sec-fetch-site': 'same-origin' });
+  assert.equal(own.status, 200);
+  assert.equal(own.headers.get('access-control-allow-origin'), null, 'same-origin needs no CORS header');
 });
 
 test('IPv6 clients are limited per /64, not per address', async () => {
