@@ -182,9 +182,37 @@ pub fn parse_client(text: &str) -> Result<ClientMessage<'_>, ProtocolError> {
     }
 }
 
-/// Removes control characters, trims, and enforces the length limit (in characters).
+/// Invisible format characters (Unicode Cf) that let a name pass for another or reorder the
+/// text around it: bidirectional overrides and isolates, zero-width spaces and joiners, the
+/// byte-order mark, soft hyphen, interlinear annotation and tag characters, and the rest of Cf.
+fn is_format(c: char) -> bool {
+    matches!(c,
+        '\u{AD}' | '\u{600}'..='\u{605}' | '\u{61C}' | '\u{6DD}' | '\u{70F}' | '\u{890}'..='\u{891}'
+        | '\u{8E2}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}'
+        | '\u{110BD}' | '\u{110CD}' | '\u{13430}'..='\u{1343F}' | '\u{1BCA0}'..='\u{1BCA3}'
+        | '\u{1D173}'..='\u{1D17A}' | '\u{E0001}' | '\u{E0020}'..='\u{E007F}')
+}
+
+/// Removes control characters and invisible format characters, trims, and enforces the length
+/// limit (in characters). A zero-width joiner survives only between two characters that are
+/// not letters or digits, where it builds an emoji (👩‍💻) rather than hiding inside a word.
 pub fn clean_name(raw: &str) -> Result<String, ProtocolError> {
-    let cleaned: String = raw.chars().filter(|c| !c.is_control()).collect();
+    const ZWJ: char = '\u{200D}';
+    let chars: Vec<char> = raw.chars().filter(|c| !c.is_control()).collect();
+    let symbol = |c: Option<&char>| c.is_some_and(|c| !c.is_alphanumeric() && !is_format(*c));
+    let cleaned: String = chars
+        .iter()
+        .enumerate()
+        .filter(|&(i, &c)| {
+            if c == ZWJ {
+                symbol(i.checked_sub(1).and_then(|p| chars.get(p))) && symbol(chars.get(i + 1))
+            } else {
+                !is_format(c)
+            }
+        })
+        .map(|(_, &c)| c)
+        .collect();
     let trimmed = cleaned.trim();
     if trimmed.chars().count() > NAME_MAX_CHARS {
         return Err(ProtocolError::bad("\"name\" is longer than 32 characters"));
@@ -396,6 +424,17 @@ mod tests {
         assert!(clean_name(&"é".repeat(33)).is_err());
         assert!(clean_name(&"x".repeat(300)).is_err());
         assert_eq!(clean_name("\u{0}\u{1b}[31m").unwrap(), "[31m");
+        // Bidi overrides, isolates, zero-width characters, BOM, tags: gone.
+        assert_eq!(clean_name("Ana\u{202E}gpj.exe").unwrap(), "Anagpj.exe");
+        assert_eq!(
+            clean_name("\u{2067}Bo\u{2069}\u{200B}\u{FEFF}").unwrap(),
+            "Bo"
+        );
+        assert_eq!(clean_name("A\u{200D}na\u{200C}\u{E0041}").unwrap(), "Ana");
+        assert_eq!(clean_name("\u{200B} \u{200B}").unwrap(), "");
+        // A joiner that builds an emoji stays; one at the edges or beside a letter does not.
+        assert_eq!(clean_name("👩\u{200D}💻 Ana").unwrap(), "👩\u{200D}💻 Ana");
+        assert_eq!(clean_name("\u{200D}👩\u{200D}").unwrap(), "👩");
         let over = format!(r#"{{"type":"join","v":1,"name":"{}"}}"#, "n".repeat(300));
         assert_eq!(parse_client(&over).unwrap_err().code, ErrorCode::BadMessage);
     }

@@ -454,7 +454,7 @@ test('room codes of every bad shape over /ws/<code>: 400 JSON before any upgrade
   await env.afterwards();
 });
 
-test('names: control characters removed, over 32 code points refused; what the others see', async (t) => {
+test('names: control and invisible format characters removed, over 32 code points refused; what the others see', async (t) => {
   const env = await setup(t);
   const a = await join(env.room, { name: 'Ana' });
   const family = '\u{1F468}\u200D\u{1F469}\u200D\u{1F467}\u200D\u{1F466}'; // 7 code points, 1 glyph
@@ -464,9 +464,11 @@ test('names: control characters removed, over 32 code points refused; what the o
     [`${' '.repeat(300)}Bo${'\n'.repeat(300)}`, 'Bo'], // trimmed first
     ['\u{1F600}'.repeat(32), '\u{1F600}'.repeat(32)], // code points, not UTF-16 units or bytes
     [family.repeat(4), family.repeat(4)], // 28 code points
-    // Bidi and zero-width characters are format characters (Unicode Cf), not controls (Cc):
-    // kept as they are. Clients must isolate names when they display them.
-    ['\u202Eevil\u202C\u2066x\u2069\u200B\uFEFF', '\u202Eevil\u202C\u2066x\u2069\u200B\uFEFF'],
+    // Bidi overrides and isolates, zero-width characters and the BOM (Unicode Cf) go too: they
+    // let a name pass for another ("A\u200Bna") or reorder what follows it. A joiner inside an
+    // emoji (the family above) stays.
+    ['\u202Eevil\u202C\u2066x\u2069\u200B\uFEFF', 'evilx'],
+    ['A\u200Dna\u200C\u{E0041}', 'Ana'],
     ['<img src=x onerror=alert(1)>', '<img src=x onerror=alert(1)>'], // data, not HTML
     [null, ''],
   ];
