@@ -115,7 +115,7 @@ describe("production turnserver.conf", () => {
   test("the template keeps the hardening it promises", () => {
     const keys = PROD_CONF.split("\n").map(confKey).filter(Boolean);
     for (const k of ["use-auth-secret", "fingerprint", "no-cli", "no-multicast-peers", "no-tcp-relay",
-      "user-quota", "total-quota", "max-bps", "no-software-attribute", "stale-nonce", "simple-log"]) {
+      "user-quota", "total-quota", "max-bps", "bps-capacity", "no-software-attribute", "stale-nonce", "simple-log"]) {
       assert.ok(keys.includes(k), `missing ${k}`);
     }
     for (const k of ["static-auth-secret", "allow-loopback-peers", "lt-cred-mech", "no-auth"]) {
