@@ -107,8 +107,10 @@ pub fn room_config(get: impl Fn(&str) -> Option<String>) -> Result<RoomConfig, C
         })
     };
     let d = RoomConfig::default();
+    let max_peers = number("MAX_PEERS", d.max_peers as u64, 2, 16)? as usize;
     Ok(RoomConfig {
-        max_peers: number("MAX_PEERS", d.max_peers as u64, 2, 16)? as usize,
+        max_peers,
+        max_unjoined: 2 * max_peers,
         grace_ms: number("RESUME_GRACE_SECONDS", d.grace_ms / 1000, 5, 300)? * 1000,
         idle_timeout_ms: number("IDLE_TIMEOUT_SECONDS", d.idle_timeout_ms / 1000, 30, 600)? * 1000,
         rate_per_sec: number("MSG_RATE_PER_SECOND", d.rate_per_sec.into(), 1, 1000)? as u32,

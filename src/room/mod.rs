@@ -57,6 +57,9 @@ pub struct RoomConfig {
     pub flood_strikes: u32,
     pub held_max_messages: usize,
     pub held_max_bytes: usize,
+    /// Open sockets that have not joined, at most (twice `max_peers`); one more is closed
+    /// at once with [`CloseReason::TooManyUnjoined`].
+    pub max_unjoined: usize,
 }
 
 impl Default for RoomConfig {
@@ -71,6 +74,7 @@ impl Default for RoomConfig {
             flood_strikes: 100,
             held_max_messages: 64,
             held_max_bytes: 256 * 1024,
+            max_unjoined: 8,
         }
     }
 }
@@ -246,6 +250,11 @@ impl Room {
             seen: now,
             peer: None,
         };
+        let unjoined = self
+            .conns
+            .values()
+            .filter(|c| c.attachment.peer.is_none())
+            .count();
         self.conns.insert(
             conn,
             Conn {
@@ -254,7 +263,11 @@ impl Room {
                 bucket: rate::Bucket::full(&self.cfg, now),
             },
         );
-        self.finish(vec![Effect::Attach { conn, attachment }])
+        let mut fx = vec![Effect::Attach { conn, attachment }];
+        if unjoined >= self.cfg.max_unjoined {
+            self.close(conn, CloseReason::TooManyUnjoined, now, &mut fx);
+        }
+        self.finish(fx)
     }
 
     /// The runtime answered a keep-alive `ping` for this socket at `at` (read at alarm time).

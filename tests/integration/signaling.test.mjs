@@ -170,3 +170,20 @@ test('a socket that never joins is closed 4008 after the join timeout', async ()
   const { code } = await a.closedWith(30_000);
   assert.equal(code, 4008);
 });
+
+test('a room holds at most 2 × maxPeers sockets that have not joined; the next is closed 4009', async () => {
+  const room = roomCode();
+  const a = await join(room, { name: 'A' });
+  const waiting = [];
+  for (let i = 0; i < 2 * a.welcome.maxPeers; i++) waiting.push(await connect(room));
+  const extra = await connect(room);
+  const { code, reason } = await extra.closedWith();
+  assert.equal(code, 4009);
+  assert.equal(reason, 'too many unjoined connections');
+  // The waiting sockets are untouched and may still join; one joining frees a place.
+  const { id } = await waiting[0].joinRoom({ name: 'B' });
+  assert.equal((await a.next((m) => m.type === 'peerJoined')).id, id);
+  const next = await connect(room);
+  await next.joinRoom({ name: 'C' });
+  for (const c of [a, next, ...waiting]) c.ws.close();
+});

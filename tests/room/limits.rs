@@ -142,3 +142,20 @@ fn unsupported_version_closes_4002() {
     assert_eq!(s.room.peer_count(), 0);
     assert_eq!(s.room.conn_count(), 0);
 }
+
+#[test]
+fn unjoined_sockets_are_capped_per_room_and_joined_ones_do_not_count() {
+    let mut s = Sim::new(RoomConfig::default());
+    let a = s.join("A");
+    let waiting: Vec<_> = (0..8).map(|_| s.open()).collect();
+    for &c in &waiting {
+        assert_eq!(s.closed(c), None);
+    }
+    let ninth = s.open();
+    assert_eq!(s.closed(ninth), Some(CloseReason::TooManyUnjoined));
+    // A waiting socket that joins makes room for another.
+    s.text(waiting[0], r#"{"type":"join","v":1,"name":"B"}"#);
+    let next = s.open();
+    assert_eq!(s.closed(next), None);
+    assert_eq!(s.closed(a.conn), None);
+}
