@@ -60,8 +60,8 @@ close_reasons! {
     Replaced = 4001, "replaced by a newer connection";
     /// `join` asked for a protocol version this server does not speak. Do not reconnect.
     UnsupportedVersion = 4002, "unsupported protocol version";
-    /// The room already has `maxPeers` participants, counting peers in grace. Do not
-    /// reconnect; tell the user.
+    /// The room already has `maxPeers` participants, counting peers in grace for their first
+    /// 10 s. Do not reconnect; tell the user.
     RoomFull = 4003, "room full";
     /// No `join` within the join timeout (10 s). Reconnect.
     JoinTimeout = 4008, "join timeout";

@@ -48,7 +48,8 @@ log_events! {
     /// A joined socket went away without `leave`; its peer keeps its place for the grace
     /// period (`peers`).
     GraceStart = "grace_start";
-    /// A peer's grace period ended and it was removed (`peers` after it).
+    /// A peer's grace period ended, or a newcomer took its place in a full room after the
+    /// first 10 s, and it was removed (`peers` after it).
     GraceExpired = "grace_expired";
     /// A joined socket was closed for silence, 1001 (`peers`).
     IdleClosed = "idle_closed";

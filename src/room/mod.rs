@@ -57,6 +57,9 @@ pub struct RoomConfig {
     pub flood_strikes: u32,
     pub held_max_messages: usize,
     pub held_max_bytes: usize,
+    /// How long a peer in grace keeps its place in a full room against a newcomer (it may
+    /// still resume until `grace_ms` if nobody takes the place).
+    pub grace_reserve_ms: Millis,
     /// Open sockets that have not joined, at most (twice `max_peers`); one more is closed
     /// at once with [`CloseReason::TooManyUnjoined`].
     pub max_unjoined: usize,
@@ -74,6 +77,7 @@ impl Default for RoomConfig {
             flood_strikes: 100,
             held_max_messages: 64,
             held_max_bytes: 256 * 1024,
+            grace_reserve_ms: 10_000,
             max_unjoined: 8,
         }
     }

@@ -38,7 +38,7 @@ impl Room {
                 )),
             }
         }
-        if self.peers.len() >= self.cfg.max_peers {
+        if self.peers.len() >= self.cfg.max_peers && !self.free_a_reserved_place(now, fx) {
             fx.push(error(conn, ErrorCode::RoomFull, "this room is full"));
             return self.close(conn, CloseReason::RoomFull, now, fx);
         }
@@ -243,6 +243,26 @@ impl Room {
             }
             fx.push(Effect::SaveRoster);
         }
+    }
+
+    /// A full room and a newcomer: a peer that has been away (in grace) for longer than
+    /// `grace_reserve_ms` gives up its place, the longest-away first, so that absent peers
+    /// cannot keep a room full for the whole grace period (a squatter reconnecting and dropping
+    /// again holds a place at most that long). Whether a place was freed.
+    fn free_a_reserved_place(&mut self, now: Millis, fx: &mut Vec<Effect>) -> bool {
+        let since = |until: Millis| until.saturating_sub(self.cfg.grace_ms);
+        let away = self
+            .peers
+            .values()
+            .filter(|p| p.conn.is_none())
+            .filter_map(|p| Some((since(p.rec.grace_until?), p.rec.id.clone())))
+            .filter(|(left_at, _)| now >= left_at + self.cfg.grace_reserve_ms)
+            .min();
+        let Some((_, id)) = away else {
+            return false;
+        };
+        self.remove_peer(&id, LogEvent::GraceExpired, fx);
+        true
     }
 
     /// Ends every grace period that is over: `peerLeft` to the others, records deleted.

@@ -2,7 +2,7 @@
 // Run: node --test tests/integration/signaling.test.mjs   (after `make worker`)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { roomCode } from '../support/stack.mjs';
+import { roomCode, waitFor } from '../support/stack.mjs';
 import { integrationSuite } from '../support/client.mjs';
 
 // Every client a test opens is left after it.
@@ -186,4 +186,33 @@ test('a room holds at most 2 × maxPeers sockets that have not joined; the next 
   const next = await connect(room);
   await next.joinRoom({ name: 'C' });
   for (const c of [a, next, ...waiting]) c.ws.close();
+});
+
+test('a full room keeps an absent peer\'s place for 10 s of its grace, then a newcomer takes it', async () => {
+  const room = roomCode();
+  const [a, b, c, d] = [await join(room, { name: 'A' }), await join(room, { name: 'B' }), await join(room, { name: 'C' }), await join(room, { name: 'D' })];
+  const leftAt = Date.now();
+  d.ws.terminate(); // gone without leave: grace
+  const early = await connect(room);
+  early.send({ type: 'join', v: 1 });
+  await early.error('roomFull');
+  assert.equal((await early.closedWith()).code, 4003);
+  let newcomer;
+  await waitFor(async () => {
+    const e = await connect(room);
+    e.send({ type: 'join', v: 1, name: 'E' });
+    const first = await e.next((m) => m.type === 'welcome' || m.type === 'error');
+    if (first.type === 'welcome') return (newcomer = Object.assign(e, { id: first.id }));
+    e.ws.close();
+    return false;
+  }, { timeout: 25_000, interval: 500, what: 'a newcomer joins' });
+  assert.ok(Date.now() - leftAt >= 9_500, `the place was kept ${Date.now() - leftAt} ms`);
+  assert.deepEqual(await a.next((m) => m.type === 'peerLeft'), { type: 'peerLeft', id: d.id });
+  assert.equal((await a.next((m) => m.type === 'peerJoined' && m.name === 'E')).id, newcomer.id);
+  // D, back inside its 30 s grace, finds its session gone and the room full.
+  const back = await connect(room);
+  back.send({ type: 'join', v: 1, resume: d.token });
+  await back.error('resumeFailed');
+  await back.error('roomFull');
+  for (const x of [a, b, c, newcomer]) x.ws.close();
 });

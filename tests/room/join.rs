@@ -117,6 +117,51 @@ fn room_full_at_two_counts_peers_in_grace() {
 }
 
 #[test]
+fn a_peer_away_longer_than_the_reserve_gives_its_place_to_a_newcomer() {
+    let mut s = Sim::new(cfg_with(|c| c.max_peers = 2));
+    let [a, b] = s.join_all(["A", "B"]);
+    s.client_close(b.conn);
+    // Within the reserve (10 s) B keeps its place...
+    s.advance(s.cfg.grace_reserve_ms - 1);
+    let early = s.open();
+    s.text(early, r#"{"type":"join","v":1}"#);
+    assert_eq!(only_error(&s.take(early)), "roomFull");
+    // ... after it, a newcomer takes it: B is gone for the others, the newcomer is in.
+    s.advance(1);
+    let d = s.join("D");
+    let w = s.take(a.conn);
+    assert_eq!(types(&w), ["peerLeft", "peerJoined"]);
+    assert_eq!(w[0]["id"], b.id.as_str());
+    assert_eq!(w[1]["id"], d.id.as_str());
+    // B, back within its grace period, finds its session gone and the room full.
+    let (c, msgs) = s.resume(&b.token);
+    assert_eq!(types(&msgs), ["error", "error"]);
+    assert_eq!(msgs[0]["code"], "resumeFailed");
+    assert_eq!(msgs[1]["code"], "roomFull");
+    assert_eq!(s.closed(c), Some(CloseReason::RoomFull));
+    assert_eq!(s.room.peer_count(), 2);
+}
+
+#[test]
+fn with_several_away_the_longest_away_goes_first_and_a_resume_in_the_reserve_keeps_its_place() {
+    let mut s = Sim::new(cfg_with(|c| c.max_peers = 3));
+    let [a, b, c] = s.join_all(["A", "B", "C"]);
+    s.client_close(b.conn);
+    s.advance(2_000);
+    s.client_close(c.conn);
+    s.advance(s.cfg.grace_reserve_ms);
+    let d = s.join("D");
+    let w = s.take(a.conn);
+    assert_eq!(types(&w), ["peerLeft", "peerJoined"]);
+    assert_eq!(w[0]["id"], b.id.as_str());
+    assert_eq!(w[1]["id"], d.id.as_str());
+    // C left 2 s after B: it is the one still there, and may resume.
+    let (conn, msgs) = s.resume(&c.token);
+    assert_eq!(types(&msgs), ["welcome"]);
+    assert_eq!(s.closed(conn), None);
+}
+
+#[test]
 fn leave_tells_the_others_and_the_last_leave_clears_storage() {
     let mut s = Sim::new(RoomConfig::default());
     let [a, b, c] = s.join_all(["A", "B", "C"]);
