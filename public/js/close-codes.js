@@ -13,5 +13,4 @@ export const CLOSE = Object.freeze({
   UNSUPPORTED_VERSION: 4002,
   ROOM_FULL: 4003,
   JOIN_TIMEOUT: 4008,
-  TOO_MANY_UNJOINED: 4009,
 });

@@ -192,7 +192,19 @@ impl Room {
                 &pending.into_iter().collect::<js_sys::Array>(),
             ))?;
         }
-        let resp = Response::from_websocket(client).map_err(JsValue::from)?;
+        let resp = match client {
+            Some(client) => Response::from_websocket(client),
+            None => super::error(
+                503,
+                "roomBusy",
+                Some("too many connections are waiting to join this room; try again shortly"),
+            )
+            .and_then(|mut r| {
+                r.headers_mut().set("Retry-After", "5")?;
+                Ok(r)
+            }),
+        }
+        .map_err(JsValue::from)?;
         Ok(web_sys::Response::from(resp))
     }
 }
@@ -235,8 +247,14 @@ impl Room {
 }
 
 impl Room {
-    fn open(&self, pending: &mut Vec<js_sys::Promise>) -> JsResult<worker::WebSocket> {
+    /// Accepts the upgrade; `None` when the room takes no more sockets.
+    fn open(&self, pending: &mut Vec<js_sys::Promise>) -> JsResult<Option<worker::WebSocket>> {
         self.ensure_loaded(pending)?;
+        if !self.with_room(|room| room.admits_socket()) {
+            let peers = self.with_room(|room| room.peer_count());
+            self.log(LogEvent::RoomBusy, Detail::Peers(peers));
+            return Ok(None);
+        }
         let pair = WebSocketPair::new().map_err(JsValue::from)?;
         let conn = loop {
             let mut b = [0u8; 8];
@@ -252,7 +270,7 @@ impl Room {
             .accept_websocket_with_tags(server, vec![JsValue::from_str(&conn_tag(conn))])?;
         let fx = self.with_room(|room| room.on_open(conn, now()));
         self.apply(fx, pending)?;
-        Ok(pair.client)
+        Ok(Some(pair.client))
     }
 
     fn message(

@@ -65,9 +65,6 @@ close_reasons! {
     RoomFull = 4003, "room full";
     /// No `join` within the join timeout (10 s). Reconnect.
     JoinTimeout = 4008, "join timeout";
-    /// The room already has twice `maxPeers` open sockets that have not joined (8 by default):
-    /// connections that never join cannot pile up in a room. Reconnect after a few seconds.
-    TooManyUnjoined = 4009, "too many unjoined connections";
 }
 
 /// The code the server answers a client's close frame with. 1005, 1006 and 1015 are reserved
@@ -109,7 +106,6 @@ mod tests {
                 (4002, "unsupported protocol version"),
                 (4003, "room full"),
                 (4008, "join timeout"),
-                (4009, "too many unjoined connections"),
             ]
         );
         // A WebSocket close reason is at most 123 bytes.

@@ -57,6 +57,9 @@ log_events! {
     FloodClosed = "flood_closed";
     /// A join was refused because the room is full, 4003 (`peers`).
     RoomFull = "room_full";
+    /// An upgrade was refused with HTTP 503 because 2 × `maxPeers` sockets were already open
+    /// without having joined (`peers`).
+    RoomBusy = "room_busy";
     /// The room closed a socket (`code`); not written for the 1000 that follows a `leave`,
     /// which has its own line.
     Close = "close";
@@ -131,6 +134,7 @@ mod tests {
                 "idle_closed",
                 "flood_closed",
                 "room_full",
+                "room_busy",
                 "close",
                 "socket_closed",
                 "socket_error",

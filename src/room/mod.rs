@@ -60,8 +60,8 @@ pub struct RoomConfig {
     /// How long a peer in grace keeps its place in a full room against a newcomer (it may
     /// still resume until `grace_ms` if nobody takes the place).
     pub grace_reserve_ms: Millis,
-    /// Open sockets that have not joined, at most (twice `max_peers`); one more is closed
-    /// at once with [`CloseReason::TooManyUnjoined`].
+    /// Open sockets that have not joined, at most (twice `max_peers`); see
+    /// [`Room::admits_socket`].
     pub max_unjoined: usize,
 }
 
@@ -254,11 +254,6 @@ impl Room {
             seen: now,
             peer: None,
         };
-        let unjoined = self
-            .conns
-            .values()
-            .filter(|c| c.attachment.peer.is_none())
-            .count();
         self.conns.insert(
             conn,
             Conn {
@@ -267,11 +262,19 @@ impl Room {
                 bucket: rate::Bucket::full(&self.cfg, now),
             },
         );
-        let mut fx = vec![Effect::Attach { conn, attachment }];
-        if unjoined >= self.cfg.max_unjoined {
-            self.close(conn, CloseReason::TooManyUnjoined, now, &mut fx);
-        }
-        self.finish(fx)
+        self.finish(vec![Effect::Attach { conn, attachment }])
+    }
+
+    /// Whether the room takes another socket: not when `max_unjoined` sockets are already
+    /// open without having joined, so that connections that never join cannot pile up. The
+    /// shell asks before it accepts one and otherwise answers the upgrade with HTTP 503.
+    pub fn admits_socket(&self) -> bool {
+        let unjoined = self
+            .conns
+            .values()
+            .filter(|c| c.attachment.peer.is_none())
+            .count();
+        unjoined < self.cfg.max_unjoined
     }
 
     /// The runtime answered a keep-alive `ping` for this socket at `at` (read at alarm time).

@@ -6,7 +6,8 @@ import { roomCode, waitFor } from '../support/stack.mjs';
 import { integrationSuite } from '../support/client.mjs';
 
 // Every client a test opens is left after it.
-const { join, connect } = integrationSuite();
+const suite = integrationSuite();
+const { join, connect } = suite;
 
 test('join order: welcome first, peerJoined to the others, names cleaned', async () => {
   const room = roomCode();
@@ -171,15 +172,16 @@ test('a socket that never joins is closed 4008 after the join timeout', async ()
   assert.equal(code, 4008);
 });
 
-test('a room holds at most 2 × maxPeers sockets that have not joined; the next is closed 4009', async () => {
+test('a room holds at most 2 × maxPeers sockets that have not joined; the next upgrade gets 503', async () => {
   const room = roomCode();
   const a = await join(room, { name: 'A' });
   const waiting = [];
   for (let i = 0; i < 2 * a.welcome.maxPeers; i++) waiting.push(await connect(room));
-  const extra = await connect(room);
-  const { code, reason } = await extra.closedWith();
-  assert.equal(code, 4009);
-  assert.equal(reason, 'too many unjoined connections');
+  const err = await connect(room).then(() => null, (e) => e);
+  assert.equal(err?.status, 503);
+  assert.equal(JSON.parse(err.body).error, 'roomBusy');
+  assert.ok(Number(err.headers['retry-after']) > 0);
+  await waitFor(() => suite.stack.events('room_busy', { peers: 1 }).length > 0, { what: 'room_busy logged' });
   // The waiting sockets are untouched and may still join; one joining frees a place.
   const { id } = await waiting[0].joinRoom({ name: 'B' });
   assert.equal((await a.next((m) => m.type === 'peerJoined')).id, id);
