@@ -325,7 +325,11 @@ export async function downloadLink(locator) {
   const h = await locator.handle();
   try {
     const { name, b64 } = await h.evaluate(async (a) => {
-      const bytes = new Uint8Array(await (await fetch(a.href)).arrayBuffer());
+      // The page's CSP (connect-src 'self') forbids fetching a blob: URL, so the Blob behind the
+      // link is taken from the record rememberBlobs keeps of every object URL the page made.
+      const blob = window.__blobs?.get(a.href);
+      if (!blob) throw new Error(`no Blob recorded for ${a.href}`);
+      const bytes = new Uint8Array(await blob.arrayBuffer());
       let s = '';
       for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
       return { name: a.download, b64: btoa(s) };
@@ -334,6 +338,17 @@ export async function downloadLink(locator) {
   } finally {
     await h.dispose();
   }
+}
+
+/** Page init script: remembers the Blob behind each object URL (read by downloadLink). */
+function rememberBlobs() {
+  const create = URL.createObjectURL;
+  window.__blobs = new Map();
+  URL.createObjectURL = function (obj) {
+    const url = create.call(URL, obj);
+    if (obj instanceof Blob) window.__blobs.set(url, obj);
+    return url;
+  };
 }
 
 /**
@@ -368,6 +383,7 @@ function smallCamera() {
 export async function openRoom(browser, base, room, { relay = false, width = 1280, name, small = true, init = [], query = '' } = {}) {
   const ctx = await browser.newContext({ viewport: { width, height: 800 } });
   for (const [fn, arg] of init) ctx.addInitScript(fn, arg);
+  ctx.addInitScript(rememberBlobs);
   if (small) ctx.addInitScript(smallCamera);
   if (name) ctx.addInitScript((n) => location.protocol.startsWith('http') && localStorage.setItem('pinhole:prefs', JSON.stringify({ name: n })), name);
   const page = await ctx.newPage();
