@@ -182,6 +182,10 @@ function FIND(chain, scope = [document]) {
     ?? el.getAttribute('title') ?? el.getAttribute('placeholder') ?? (el.tagName === 'INPUT' ? el.value : '') ?? '';
   let els = scope;
   for (const step of chain) {
+    if (step.nth !== undefined) {
+      els = els.slice(step.nth, step.nth + 1);
+      continue;
+    }
     const next = new Set();
     for (const root of els) {
       if (step.and) {
@@ -217,6 +221,13 @@ class Locator {
   getByRole(role, { name, exact = false } = {}) { return new Locator(this.page, [...this.chain, { role, name: name === undefined ? undefined : textMatcher(name, exact) }]); }
   getByLabel(text, { exact = false } = {}) { return new Locator(this.page, [...this.chain, { label: textMatcher(text, exact) }]); }
   and(other) { return new Locator(this.page, [...this.chain, { and: other.chain }]); }
+  first() { return new Locator(this.page, [...this.chain, { nth: 0 }]); }
+
+  /** fn(element, arg) in the page, on the first match (once attached). */
+  async evaluate(fn, arg) {
+    const h = await this.handle({ visible: false });
+    try { return await h.evaluate(fn, arg); } finally { await h.dispose(); }
+  }
 
   count() { return this.page.raw.evaluate(expr(this.chain, '.length')); }
   isVisible() { return this.page.raw.evaluate(expr(this.chain, `.some(${VISIBLE})`)); }
