@@ -138,7 +138,11 @@ class Context {
   /** Runs `fn(arg)` in every document of pages made after this call, before the app's scripts. */
   addInitScript(fn, arg) { this.scripts.push([fn, arg]); }
 
-  grantPermissions(perms, { origin }) { return this.raw.overridePermissions(origin, perms); }
+  /** Playwright's 'clipboard-write' is CDP's 'clipboard-sanitized-write' (what writeText needs). */
+  grantPermissions(perms, { origin }) {
+    const all = perms.flatMap((p) => (p === 'clipboard-write' ? [p, 'clipboard-sanitized-write'] : [p]));
+    return this.raw.overridePermissions(origin, all);
+  }
 
   close() { return this.raw.close(); }
 }
