@@ -1,5 +1,6 @@
 // getStats() → per-participant figures: path (direct/relay, from the selected candidate pair's
-// local candidate), transport (udp/tcp/tls: relayProtocol for relay candidates, else protocol),
+// local candidate; the pair is transport.selectedCandidatePairId in Chromium and Safari, the
+// pair marked `selected` in Firefox, which has no transport stats), transport (udp/tcp/tls: relayProtocol for relay candidates, else protocol),
 // RTT, bitrate in/out, packet loss, video resolution/fps. Polled every POLL_MS for every peer (the
 // tiles' data-path needs it even with the panel closed); the panel renders when visible.
 
@@ -28,7 +29,7 @@ export function summarize(report, prev) {
     transport: local ? (local.candidateType === 'relay' ? local.relayProtocol || 'udp' : local.protocol) : null,
     localType: local?.candidateType ?? null,
     remoteType: remote?.candidateType ?? null,
-    rtt: pair?.currentRoundTripTime != null ? Math.round(pair.currentRoundTripTime * 1000) : null,
+    rtt: null,
     bytesIn: 0,
     bytesOut: 0,
     packetsIn: 0,
@@ -36,6 +37,7 @@ export function summarize(report, prev) {
     framesDecoded: 0,
     video: null,
   };
+  let mediaRtt = null;
   for (const s of byId.values()) {
     if (s.type === 'inbound-rtp') {
       out.bytesIn += s.bytesReceived ?? 0;
@@ -47,8 +49,14 @@ export function summarize(report, prev) {
       }
     } else if (s.type === 'outbound-rtp') {
       out.bytesOut += s.bytesSent ?? 0;
+    } else if (s.type === 'remote-inbound-rtp' && s.roundTripTime != null) {
+      mediaRtt ??= s.roundTripTime;
     }
   }
+  // The ICE round trip of the selected pair; Firefox has none there (no currentRoundTripTime on
+  // its candidate pairs), so the RTCP round trip of the media (remote-inbound-rtp) instead.
+  const rtt = pair?.currentRoundTripTime ?? mediaRtt;
+  if (rtt != null) out.rtt = Math.round(rtt * 1000);
   if (prev) {
     const dt = (out.ts - prev.ts) / 1000;
     if (dt > 0) {

@@ -64,6 +64,36 @@ export const PEER_TIMINGS = Object.freeze({
   fullResolutionAfterMs: 1000,
 });
 
+/**
+ * The codec each kind should use first: the one every engine encodes and decodes (Firefox here
+ * has no H.264, Safari's VP8 is newer than its H.264 but present from Safari 12.1 on). Chromium
+ * would offer VP8 first anyway; the order is made explicit so that an engine whose default is
+ * different (Safari prefers H.264) does not pick a codec the other side may lack.
+ */
+const PREFERRED_CODECS = { audio: 'audio/opus', video: 'video/VP8' };
+
+/**
+ * Puts the preferred codec first in `transceiver`'s list (setCodecPreferences), keeping all the
+ * others (RTX, RED, FEC and the remaining codecs) in the engine's own order. Where the engine has
+ * no setCodecPreferences or no getCapabilities, or refuses the list, its default order stays:
+ * the call works either way, only the choice of codec is then the engine's.
+ */
+export function preferCodecs(transceiver, kind) {
+  try {
+    if (typeof transceiver.setCodecPreferences !== 'function') return false;
+    const codecs = globalThis.RTCRtpReceiver?.getCapabilities?.(kind)?.codecs;
+    if (!codecs?.length) return false;
+    const want = PREFERRED_CODECS[kind];
+    const first = codecs.filter((c) => c.mimeType.toLowerCase() === want.toLowerCase());
+    if (!first.length) return false;
+    transceiver.setCodecPreferences([...first, ...codecs.filter((c) => !first.includes(c))]);
+    return true;
+  } catch (err) {
+    console.warn('[peer] setCodecPreferences refused; using the engine\'s codec order', err?.message ?? err);
+    return false;
+  }
+}
+
 /** scaleResolutionDownBy of the video until fullResolutionAfterMs after the first connection. */
 const START_VIDEO_SCALE = 2;
 
@@ -217,6 +247,7 @@ export class Peer extends EventTarget {
         negotiated.sender.replaceTrack(this.tracks()[kind] ?? null).catch((e) => console.warn('[peer] replaceTrack', e));
       }
       if (negotiated.direction !== 'sendrecv') negotiated.direction = 'sendrecv';
+      preferCodecs(negotiated, kind);
     }
     this._syncRemote();
   }
@@ -229,6 +260,7 @@ export class Peer extends EventTarget {
       mark('video-scale', this.id, { scale: START_VIDEO_SCALE });
     }
     this.tx[kind] = this.pc.addTransceiver(track && track.kind === kind ? track : kind, init);
+    preferCodecs(this.tx[kind], kind);
     this._syncRemote();
   }
 

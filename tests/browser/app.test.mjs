@@ -2,13 +2,13 @@
 // room codes from "Start a new call", joining by PIN, invalid codes, the remembered name,
 // permission denied, keyboard shortcuts and the diagnostics panel.
 // Run: node --test --test-concurrency=1 tests/browser/app.test.mjs   (after `make worker`)
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startWorker, roomCode, panicsIn, waitFor } from '../support/stack.mjs';
-import { join, joinPair, waitConnected, peerStats, recordAnnouncements, browserSuite } from '../support/browser.mjs';
+import { join, joinPair, waitConnected, peerStats, recordAnnouncements, browserSuite, engines } from '../support/browser.mjs';
 
 const suite = browserSuite();
-const { open } = suite; // participants of the running test, closed after it
+const { open } = suite;
+const test = engines(['chromium']); // this file's tests run in Chromium only // participants of the running test, closed after it
 
 async function home() {
   const ctx = await suite.browser.newContext({ viewport: { width: 1280, height: 800 } });

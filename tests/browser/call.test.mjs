@@ -1,34 +1,29 @@
-// The call app end to end in headless Chromium with fake media, against the real local Worker
-// (wrangler dev): media, mesh, room full, chat, files, mute/camera state, screen share, hang-up.
+// The call app end to end in headless Chromium and Firefox with fake media, against the real
+// local Worker (wrangler dev): media, mesh, room full, chat, files, mute/camera state, screen
+// share, hang-up. Each test's title names its engines (participants in join order).
 // Run: node --test --test-concurrency=1 tests/browser/call.test.mjs   (after `make worker`)
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { roomCode, waitFor } from '../support/stack.mjs';
 import {
-  openRoom, join, tiles, waitTile, waitConnected, peerStats, waitVideoFlowing, browserSuite,
+  openRoom, joinAll as joinEach, tiles, waitTile, waitConnected, peerStats, waitVideoFlowing, browserSuite, engines, downloadLink,
 } from '../support/browser.mjs';
 
-const suite = browserSuite();
+const suite = browserSuite({ engines: ['chromium', 'firefox'] });
 const { open } = suite; // participants of the running test, closed after it
+/** Engine combinations: the call core runs Firefox↔Firefox and mixed; the rest Chromium only. */
+const chromium = engines(['chromium']);
+const core = engines(['chromium', 'firefox', 'chromium+firefox']);
+const mesh = engines(['chromium', 'chromium+firefox+firefox']);
 
 /** How the encoder checks below poll getStats(). */
 const STATS_POLL = { timeout: 15_000, interval: 200 };
 
-async function joinAll(room, n, opts) {
-  const ps = [];
-  // One after the other, as people do; also keeps "who offers" deterministic (the newcomer).
-  for (let i = 0; i < n; i++) {
-    const p = await join(suite.browser, suite.stack.url, room, opts);
-    open.push(p);
-    ps.push(p);
-  }
-  return ps;
-}
+/** `n` participants of the engines `combo` join `room` one after the other. */
+const joinAll = (room, n, combo = 'chromium', opts = {}) => joinEach(suite.pick(combo), suite.stack.url, open, room, n, opts);
 
-test('2 peers connect directly and each receives video', async () => {
-  const [a, b] = await joinAll(roomCode(), 2);
+engines(['chromium', 'firefox', 'chromium+firefox', 'firefox+chromium'])('2 peers connect directly and each receives video', async (t, combo) => {
+  const [a, b] = await joinAll(roomCode(), 2, combo);
   assert.notEqual(a.id, b.id);
   await Promise.all([
     waitConnected(a.page, [b.id], { path: 'direct' }),
@@ -40,23 +35,28 @@ test('2 peers connect directly and each receives video', async () => {
     assert.ok(s.frameWidth > 0, 'decoded frames have a size');
     assert.ok(s.audioBytesReceived > 0, 'audio arrives too');
     assert.ok(['host', 'srflx', 'prflx'].includes(s.localCandidateType), `direct path, got ${s.localCandidateType}`);
-    // The <video> of the tile actually renders the remote stream.
+    // The <video> of the tile actually renders the remote stream (its clock advances).
     await me.page.waitForFunction((id) => {
       const v = document.querySelector(`.tile.remote[data-peer-id="${id}"] video`);
-      return v && v.videoWidth > 0 && !v.paused;
+      if (!v || !(v.videoWidth > 0) || v.paused) return false;
+      v.__t0 ??= v.currentTime;
+      return v.currentTime > v.__t0;
     }, other.id, { timeout: 10_000 });
+    // Every engine here decodes VP8 and Opus (Firefox has no H.264): the app prefers them.
+    assert.equal(s.videoCodec, 'video/VP8', 'VP8 video');
+    assert.equal(s.audioCodec, 'audio/opus', 'Opus audio');
   }
 });
 
-test('3-peer mesh: every page has 2 connected remote tiles receiving video', async () => {
-  const ps = await joinAll(roomCode(), 3);
+mesh('3-peer mesh: every page has 2 connected remote tiles receiving video', async (t, combo) => {
+  const ps = await joinAll(roomCode(), 3, combo);
   const ids = ps.map((p) => p.id);
   assert.equal(new Set(ids).size, 3);
   await Promise.all(ps.map((p) => waitConnected(p.page, ids.filter((id) => id !== p.id))));
   await Promise.all(ps.flatMap((p) => ids.filter((id) => id !== p.id).map((id) => waitVideoFlowing(p.page, id, { frames: 10 }))));
 });
 
-test('4 peers fill the room; a 5th sees "room full"', async () => {
+chromium('4 peers fill the room; a 5th sees "room full"', async () => {
   const room = roomCode();
   const ps = await joinAll(room, 4);
   assert.equal(new Set(ps.map((p) => p.id)).size, 4);
@@ -74,8 +74,8 @@ test('4 peers fill the room; a 5th sees "room full"', async () => {
   }
 });
 
-test('chat both ways', async () => {
-  const [a, b] = await joinAll(roomCode(), 2);
+core('chat both ways', async (t, combo) => {
+  const [a, b] = await joinAll(roomCode(), 2, combo);
   await Promise.all([waitConnected(a.page, [b.id]), waitConnected(b.page, [a.id])]);
   const say = async (p, text) => {
     await p.page.getByRole('textbox', { name: 'Message' }).fill(text);
@@ -96,8 +96,8 @@ test('chat both ways', async () => {
   assert.equal(await a.page.locator('#chat-log li.msg.mine .text', { hasText: hello }).count(), 1);
 });
 
-test('a 5 MB file arrives byte-identical, with progress on both ends', async () => {
-  const [a, b] = await joinAll(roomCode(), 2);
+core('a 5 MB file arrives byte-identical, with progress on both ends', async (t, combo) => {
+  const [a, b] = await joinAll(roomCode(), 2, combo);
   await Promise.all([waitConnected(a.page, [b.id]), waitConnected(b.page, [a.id])]);
   const data = randomBytes(5 * 1024 * 1024);
   const sent = createHash('sha256').update(data).digest('hex');
@@ -123,12 +123,9 @@ test('a 5 MB file arrives byte-identical, with progress on both ends', async () 
   assert.match(await item(a).locator('.fstatus').textContent(), /Delivered/);
   assert.match(await item(b).locator('.fstatus').textContent(), /SHA-256 verified/);
 
-  const [download] = await Promise.all([
-    b.page.waitForEvent('download', { timeout: 10_000 }),
-    item(b).getByRole('link', { name: `Download ${name}` }).click(),
-  ]);
-  assert.equal(download.suggestedFilename(), name);
-  const got = await readFile(await download.path());
+  const download = await downloadLink(item(b).getByRole('link', { name: `Download ${name}` }));
+  assert.equal(download.suggestedFilename, name);
+  const got = download.data;
   assert.equal(got.length, data.length, 'size');
   assert.equal(createHash('sha256').update(got).digest('hex'), sent, 'SHA-256 of the downloaded file');
 
@@ -141,8 +138,8 @@ test('a 5 MB file arrives byte-identical, with progress on both ends', async () 
     `receiver showed partial progress: ${JSON.stringify(receiverSeen.slice(0, 5))}`);
 });
 
-test('mute and camera off are shown on the other side', async () => {
-  const [a, b] = await joinAll(roomCode(), 2);
+core('mute and camera off are shown on the other side', async (t, combo) => {
+  const [a, b] = await joinAll(roomCode(), 2, combo);
   await Promise.all([waitConnected(a.page, [b.id]), waitConnected(b.page, [a.id])]);
   await waitTile(b.page, a.id, { muted: 'false', cameraOff: 'false' });
 
@@ -164,7 +161,7 @@ test('mute and camera off are shown on the other side', async () => {
   await waitTile(a.page, b.id, { muted: 'true' }, 5000);
 });
 
-test('screen share replaces the outgoing video track and switches back', async () => {
+chromium('screen share replaces the outgoing video track and switches back', async () => {
   const [a, b] = await joinAll(roomCode(), 2);
   await Promise.all([waitConnected(a.page, [b.id]), waitConnected(b.page, [a.id])]);
   const camera = (await peerStats(a.page, b.id)).outgoingVideo;
@@ -193,10 +190,10 @@ test('screen share replaces the outgoing video track and switches back', async (
   await waitVideoFlowing(b.page, a.id, { frames: 10 });
 });
 
-test('hang-up removes the tile on the other side within 2 s', async (t) => {
-  const [a, b, c] = await joinAll(roomCode(), 3);
+engines(['chromium', 'firefox+chromium+firefox'])('hang-up removes the tile on the other side within 2 s', async (t, combo) => {
+  const [a, b, c] = await joinAll(roomCode(), 3, combo);
   await Promise.all([a, b, c].map((p) => waitConnected(p.page, [a, b, c].filter((q) => q !== p).map((q) => q.id))));
-  // Timed inside the pages (one machine, one clock) so Playwright's own latency doesn't count:
+  // Timed inside the pages (one machine, one clock) so the driver's own latency doesn't count:
   // from the click on a to the tile's removal on b and c.
   for (const p of [b, c]) {
     await p.page.evaluate((id) => {

@@ -3,12 +3,12 @@
 // renegotiating, and choosing a speaker routes every remote participant's audio to it
 // (setSinkId), including participants who join later.
 // Run: node --test --test-concurrency=1 tests/browser/devices.test.mjs   (after `make worker`)
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join, joinPair, waitConnected, waitVideoFlowing, peerStats, browserSuite } from '../support/browser.mjs';
+import { join, joinPair, waitConnected, waitVideoFlowing, peerStats, browserSuite, engines } from '../support/browser.mjs';
 
 const suite = browserSuite();
-const { open } = suite; // participants of the running test, closed after it
+const { open } = suite;
+const test = engines(['chromium']); // this file's tests run in Chromium only // participants of the running test, closed after it
 
 async function pair() {
   const [a, b, room] = await joinPair(suite.browser, suite.stack.url, open);

@@ -3,14 +3,14 @@
 // counts, never durations: what the pre-join screen prepares, who makes which connection when,
 // how many offers a call takes to start, and when video goes from half to full resolution.
 // Run: node --test --test-concurrency=1 tests/browser/join.test.mjs   (after `make worker`)
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { roomCode, waitFor } from '../support/stack.mjs';
 import { Client } from '../support/client.mjs';
-import { openRoom, join, joinPair, waitConnected, waitVideoFlowing, waitSignaling, browserSuite } from '../support/browser.mjs';
+import { openRoom, join, joinPair, waitConnected, waitVideoFlowing, waitSignaling, browserSuite, engines } from '../support/browser.mjs';
 
 const suite = browserSuite();
-const { open } = suite; // participants of the running test, closed after it
+const { open } = suite;
+const test = engines(['chromium']); // this file's tests run in Chromium only // participants of the running test, closed after it
 
 const timeline = (page) => page.evaluate(() => window.pinhole.timeline.entries);
 /** The marks called `name` (about participant `peer`, when given). */

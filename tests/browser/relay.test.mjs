@@ -2,11 +2,10 @@
 // credentials come from the running Worker's /api/ice-servers — and, as the control that proves
 // the relay path is real, the same call with a Worker whose TURN_SECRET coturn does not know.
 // Run: node --test --test-concurrency=1 tests/browser/relay.test.mjs   (after `make worker`)
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { roomCode, waitFor } from '../support/stack.mjs';
-import { join, joinPair, waitConnected, peerStats, waitVideoFlowing, turnCredentials, browserSuite } from '../support/browser.mjs';
+import { join, joinPair, waitConnected, peerStats, waitVideoFlowing, turnCredentials, browserSuite, engines } from '../support/browser.mjs';
 
 // Test-only secrets, never printed.
 const SECRET = randomBytes(24).toString('base64url');
@@ -17,11 +16,13 @@ const suite = browserSuite({
     good: { vars: coturn.workerVars(SECRET) }, // sharing SECRET with coturn
     bad: { vars: coturn.workerVars(WRONG) }, // signing with a secret coturn does not have
   }),
+  engines: ['chromium', 'firefox'],
 });
-const { open } = suite; // participants of the running test, closed after it
+const { open } = suite;
+const chromium = engines(['chromium']); // participants of the running test, closed after it
 
-test('a relay-only call connects through the local coturn', async () => {
-  const [a, b] = await joinPair(suite.browser, suite.good.url, open, { relay: true });
+engines(['chromium', 'firefox', 'chromium+firefox'])('a relay-only call connects through the local coturn', async (t, combo) => {
+  const [a, b] = await joinPair(suite.pick(combo), suite.good.url, open, { relay: true });
   await Promise.all([
     waitConnected(a.page, [b.id], { path: 'relay' }),
     waitConnected(b.page, [a.id], { path: 'relay' }),
@@ -34,7 +35,7 @@ test('a relay-only call connects through the local coturn', async () => {
   }
 });
 
-test('with a TURN secret coturn does not know, a relay-only call does not connect', async () => {
+chromium('with a TURN secret coturn does not know, a relay-only call does not connect', async () => {
   const [a, b] = await joinPair(suite.browser, suite.bad.url, open, { relay: true });
   // Record any moment either tile reaches "connected" (not just its state at the end).
   for (const p of [a, b]) {
@@ -75,7 +76,7 @@ async function allocateWith(page) {
   return suite.coturn.allocationCode(username, credential);
 }
 
-test('coturn accepts the good Worker\'s credentials and refuses the mismatched one\'s', async () => {
+chromium('coturn accepts the good Worker\'s credentials and refuses the mismatched one\'s', async () => {
   const [g, b] = await Promise.all([join(suite.browser, suite.good.url, roomCode()), join(suite.browser, suite.bad.url, roomCode())]);
   open.push(g, b);
   assert.equal(await allocateWith(g.page), 200);

@@ -7,7 +7,7 @@
 // signed with the old secret (a fresh pair, and the very ones the running call's browsers hold)
 // are refused by coturn once `finish` has removed it. No secret is ever printed.
 // Run: node --test --test-concurrency=1 tests/browser/rotation.test.mjs   (after `make worker`)
-import { test, after } from 'node:test';
+import { after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -17,13 +17,14 @@ import { promisify } from 'node:util';
 import { roomCode, tempDir, cleanupTempDirs, ROOT } from '../support/stack.mjs';
 import {
   join as joinRoom, waitConnected, waitVideoFlowing, peerStats, closeAll, sampleBytes, strictlyIncreasing, turnCredentials,
-  browserSuite,
+  browserSuite, engines,
 } from '../support/browser.mjs';
 import { turnadminWrapper, restCredential } from '../support/coturn.mjs';
 
 const execFileP = promisify(execFile);
 const OLD = randomBytes(24).toString('base64url'); // test-only, never printed
 const suite = browserSuite({ coturn: [OLD], workers: (coturn) => ({ stack: { vars: coturn.workerVars(OLD) } }) });
+const test = engines(['chromium']); // this file's tests run in Chromium only
 const dir = tempDir('rotate-browser');
 after(cleanupTempDirs);
 const outputs = []; // everything rotate-secret printed, checked for secrets at the end
