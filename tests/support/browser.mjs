@@ -24,8 +24,11 @@ export const CHROMIUM_ARGS = [
   '--disable-background-timer-throttling', '--disable-renderer-backgrounding', '--disable-backgrounding-occluded-windows',
 ];
 
-export function launchBrowser() {
-  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+/** `executablePath` (e.g. a wrapper that runs Chromium in a network namespace) and extra `args`
+ * are for the network lab; `engine` is 'chromium' (the only one this driver runs). */
+export function launchBrowser({ engine = 'chromium', executablePath = CHROMIUM, args = [] } = {}) {
+  if (engine !== 'chromium') throw new Error(`launchBrowser: engine ${engine} is not supported by this driver`);
+  return chromium.launch({ executablePath, args: [...CHROMIUM_ARGS, ...args] });
 }
 
 /**
