@@ -5,8 +5,8 @@
 //       line), then asks for a permission and a channel to each peer; the STUN answer codes.
 //   send <host> <port> <peer ip> <peer port> → { allocate, permission, sent }: with a permission
 //       granted, relays one datagram to the peer through coturn (a Send indication)
-//   listen <port> <ms>                       → { received: [from ip…] }: UDP datagrams that arrive
-//       on <port> within <ms>
+//   listen <ip> <port>                       → "ready", then one JSON line per UDP datagram
+//       received ({ from, data }), until killed
 import dgram from 'node:dgram';
 import { tryAllocate, stunBinding } from '../support/coturn.mjs';
 
@@ -46,15 +46,10 @@ if (cmd === 'stun') {
   await client.release();
   out(result);
 } else if (cmd === 'listen') {
-  const [port, ms] = args.map(Number);
+  // Long-running: prints "ready", then one JSON line per datagram, until killed.
   const sock = dgram.createSocket('udp4');
-  const received = [];
-  sock.on('message', (m, r) => received.push(r.address));
-  sock.bind(port, '0.0.0.0', () => process.stdout.write('')); // ready
-  setTimeout(() => {
-    sock.close();
-    out({ received });
-  }, ms);
+  sock.on('message', (m, r) => process.stdout.write(`${JSON.stringify({ from: r.address, data: m.toString() })}\n`));
+  sock.bind(Number(args[1]), args[0], () => process.stdout.write('ready\n'));
 } else {
   process.stderr.write(`unknown probe command ${cmd}\n`);
   process.exit(2);

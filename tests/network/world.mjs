@@ -16,6 +16,9 @@ import { launchBrowser } from '../support/browser.mjs';
 import { Lab, WEB_HOST, WEB_IP, TURN_HOST, TURN_IP, DNS_IP } from './lab.mjs';
 
 export const REALM = TURN_HOST;
+/** A TURN server name whose address exists nowhere in the lab (packets to it vanish in the sink). */
+export const DEAD_TURN_HOST = 'dead-turn.lab.test';
+export const DEAD_TURN_IP = '203.0.113.12';
 export const TURN_URLS = `turn:${TURN_HOST}:3478?transport=udp turn:${TURN_HOST}:3478?transport=tcp turns:${TURN_HOST}:443?transport=tcp`;
 
 /** The lab's CA and a certificate for both lab names (openssl; EC P-256, valid two days). */
@@ -78,10 +81,10 @@ export function labTurnConf(d) {
 }
 
 /** Runs `node tests/network/probe.mjs <args>` inside `ns`; resolves with its JSON answer. */
-export function probe(ns, args, { ca } = {}) {
+export function probe(ns, args, { ca, env = {} } = {}) {
   return new Promise((resolve, reject) => {
     const p = spawn('ip', ['netns', 'exec', ns, process.execPath, join(ROOT, 'tests', 'network', 'probe.mjs'), ...args],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(ca ? { NODE_EXTRA_CA_CERTS: ca } : {}) } });
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env, ...(ca ? { NODE_EXTRA_CA_CERTS: ca } : {}) } });
     let out = '';
     let err = '';
     p.stdout.on('data', (d) => (out += d));
@@ -109,7 +112,7 @@ export async function startWorld(sites, { turnUrls = TURN_URLS, stunUrls } = {})
   try {
     for (const [name, opts] of Object.entries(sites)) lab.site(name, opts);
     w.dns = spawnGroup('ip', ['netns', 'exec', lab.srv, process.execPath, join(ROOT, 'tests', 'network', 'dns.mjs'), DNS_IP,
-      `${WEB_HOST}=${WEB_IP}`, `${TURN_HOST}=${TURN_IP}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+      `${WEB_HOST}=${WEB_IP}`, `${TURN_HOST}=${TURN_IP}`, `${DEAD_TURN_HOST}=${DEAD_TURN_IP}`], { stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise((resolve, reject) => {
       w.dns.stdout.once('data', resolve);
       w.dns.once('exit', (c) => reject(new Error(`the lab's DNS server exited (${c})`)));
@@ -134,6 +137,12 @@ export async function startWorld(sites, { turnUrls = TURN_URLS, stunUrls } = {})
       }),
     ]);
     w.turnLog = () => readFileSync(d.log, 'utf8');
+    /** Another Worker on the lab address (port `port`) with other ICE vars (stopped by stop()). */
+    w.extraWorker = async (port, vars) => {
+      const x = await startWorker({ netns: lab.srv, ip: WEB_IP, host: WEB_HOST, port, https: w.pki, vars: { TURN_SECRET: w.secret, ...vars } });
+      (w.extras ??= []).push(x);
+      return x;
+    };
     w.url = w.worker.url;
     w.site = (name) => {
       const s = lab.sites.get(name);
@@ -152,7 +161,7 @@ export async function startWorld(sites, { turnUrls = TURN_URLS, stunUrls } = {})
     w.stop = async () => {
       await Promise.all([...w.browsers.values()].map(async (b) => (await b.catch(() => null))?.close()));
       w.browsers.clear();
-      await Promise.all([w.worker?.stop(), w.coturn?.stop(), stopGroup(w.dns, 2000)]);
+      await Promise.all([w.worker?.stop(), w.coturn?.stop(), stopGroup(w.dns, 2000), ...(w.extras ?? []).map((x) => x.stop())]);
       lab.destroySync();
       cleanupTempDirs();
     };
@@ -165,3 +174,25 @@ export async function startWorld(sites, { turnUrls = TURN_URLS, stunUrls } = {})
 }
 
 export { waitFor };
+
+/** A UDP listener on `ip`:`port` inside `ns` (probe.mjs listen): resolves once bound with
+ * { received: [{from, data}], stop() }. */
+export async function listener(ns, ip, port) {
+  const p = spawnGroup('ip', ['netns', 'exec', ns, process.execPath, join(ROOT, 'tests', 'network', 'probe.mjs'), 'listen', ip, String(port)],
+    { stdio: ['ignore', 'pipe', 'inherit'] });
+  const received = [];
+  let buf = '';
+  await new Promise((resolve, reject) => {
+    p.stdout.on('data', (d) => {
+      buf += d;
+      const lines = buf.split('\n');
+      buf = lines.pop();
+      for (const l of lines) {
+        if (l === 'ready') resolve();
+        else if (l) received.push(JSON.parse(l));
+      }
+    });
+    p.once('exit', (c) => reject(new Error(`listener in ${ns} exited (${c})`)));
+  });
+  return { received, stop: () => stopGroup(p, 2000) };
+}
