@@ -15,7 +15,7 @@ export ESBUILD_BIN := $(BIN)/esbuild
 export WASM_OPT_BIN := $(BIN)/wasm-opt
 export PATH := $(or $(CARGO_HOME),$(HOME)/.cargo)/bin:$(PATH)
 
-.PHONY: help bootstrap worker dev test test-host test-lint test-deploy test-integration test-turn test-browser test-fuzz fuzz size bench soak clean
+.PHONY: help bootstrap worker dev test test-host test-lint test-deploy test-integration test-turn test-browser test-network test-fuzz fuzz size bench soak clean
 
 help:
 	@echo "make dev    build and run Pinhole on http://127.0.0.1:$(PORT) with a local coturn"
@@ -42,7 +42,7 @@ dev: bootstrap
 	@TURN_PORT=$(TURN_PORT) scripts/local-turn start
 	@trap 'scripts/local-turn stop' EXIT; $(BIN)/wrangler dev --ip 127.0.0.1 --port $(PORT)
 
-test: bootstrap test-lint test-host test-fuzz test-deploy test-integration test-turn test-browser
+test: bootstrap test-lint test-host test-fuzz test-deploy test-integration test-turn test-browser test-network
 	@echo "make test: all tiers passed"
 
 # ESLint covers every JavaScript file (eslint.config.js); it comes with `npm ci` (make bootstrap).
@@ -68,6 +68,10 @@ test-turn:
 
 test-browser: worker
 	node --test --test-concurrency=1 tests/browser/
+
+# The network lab (tests/network/, root only: network namespaces, nft; skips and says so otherwise).
+test-network: worker
+	node --test --test-concurrency=1 tests/network/
 
 # Coverage-guided fuzzing of the pure core on stable Rust (scripts/fuzz, fuzz/). New corpus
 # entries stay in fuzz/corpus, crashing inputs land in fuzz/artifacts; both are git-ignored.

@@ -5,7 +5,9 @@
 // tests read the exact error code of each request, keep one allocation open across secret
 // rotation steps, and — important for the denied-peer tests — it only ever *asks* for a
 // permission or channel; it never sends data to a peer, so even a misconfigured coturn that
-// granted 10.0.0.1 would relay nothing. Every socket is bound to and talks to 127.0.0.1 only.
+// granted 10.0.0.1 would relay nothing. Every socket is bound to and talks to 127.0.0.1 only,
+// except in the network lab (tests/network/), which runs the client inside its own namespaces
+// against the lab's coturn address (`host`).
 import { execFile } from 'node:child_process';
 import { createHash, createHmac, randomBytes, randomInt } from 'node:crypto';
 import dgram from 'node:dgram';
@@ -96,11 +98,14 @@ export async function addSecret(wrapper, db, realm, secret) {
  * - `logPath`: coturn's stdout and stderr are appended to this file; default kept in memory.
  *   Either way `log()` returns them.
  *
+ * - `netns`: run it inside this network namespace (the network lab); `ready` (async, true once
+ *   it answers) then replaces the loopback STUN check.
+ *
  * Returns `{ port, db, urls, workerVars(secret), allocationCode(username, credential),
  * secretCode(secret, opts), log(), pause(), resume(), stop() }`.
  */
 export async function startCoturn({
-  conf, secrets = [], realm = LOCAL_REALM, dir, db, port, relayPorts, logPath, args = [],
+  conf, secrets = [], realm = LOCAL_REALM, dir, db, port, relayPorts, logPath, args = [], netns, ready,
 } = {}) {
   const ownDir = !dir;
   dir ??= mkdtempSync(join(tmpdir(), 'pinhole-turn-'));
@@ -116,7 +121,10 @@ export async function startCoturn({
       `--listening-port=${port}`, `--min-port=${min}`, `--max-port=${max}`];
   };
   const fd = logPath ? openSync(logPath, 'a') : 'pipe';
-  const child = spawnGroup(TURNSERVER, ['-c', ...(conf ? [conf] : local()), ...args], { cwd: dir, stdio: ['ignore', fd, fd] });
+  const argv = ['-c', ...(conf ? [conf] : local()), ...args];
+  const child = netns
+    ? spawnGroup('ip', ['netns', 'exec', netns, TURNSERVER, ...argv], { cwd: dir, stdio: ['ignore', fd, fd] })
+    : spawnGroup(TURNSERVER, argv, { cwd: dir, stdio: ['ignore', fd, fd] });
   if (logPath) closeSync(fd); // the child has its own copy
   let out = '';
   if (!logPath) {
@@ -134,9 +142,9 @@ export async function startCoturn({
         if (child.exitCode !== null || child.signalCode !== null) {
           throw new Error(`coturn exited (${child.exitCode ?? child.signalCode}):\n${log().slice(-2000)}`);
         }
-        return stunBinding(port);
+        return ready ? ready() : stunBinding(port);
       },
-      { timeout: 15_000, interval: 100, what: `coturn on 127.0.0.1:${port}` },
+      { timeout: 15_000, interval: 100, what: `coturn on ${netns ? `port ${port} in ${netns}` : `127.0.0.1:${port}`}` },
     );
   } catch (e) {
     await stop();
@@ -283,8 +291,8 @@ function decode(buf) {
 }
 
 /** One STUN Binding round trip; true if coturn answered. */
-export async function stunBinding(port) {
-  const c = new TurnClient(port);
+export async function stunBinding(port, host) {
+  const c = new TurnClient(port, host);
   try {
     const r = await c.request(METHOD.BINDING, [], { timeoutMs: 300 });
     return r.cls === 2;
@@ -295,10 +303,11 @@ export async function stunBinding(port) {
 
 /** One TURN client = one UDP 5-tuple = at most one allocation. */
 export class TurnClient {
-  constructor(port) {
+  constructor(port, host = '127.0.0.1') {
     this.port = port;
+    this.host = host;
     this.sock = dgram.createSocket('udp4');
-    this.sock.bind(0, '127.0.0.1');
+    this.sock.bind(0, host === '127.0.0.1' ? host : '0.0.0.0');
     this.pending = new Map();
     this.sock.on('message', (msg) => {
       if (msg.length < 20) return;
@@ -329,7 +338,7 @@ export class TurnClient {
         reject(new Error(`no answer to STUN method 0x${method.toString(16)} within ${timeoutMs} ms`));
       }, timeoutMs);
       const send = () => {
-        this.sock.send(msg, this.port, '127.0.0.1');
+        this.sock.send(msg, this.port, this.host);
         timer = setTimeout(send, rto);
         rto = Math.min(rto * 2, 1000);
       };
@@ -398,6 +407,13 @@ export class TurnClient {
     return this.authed(METHOD.CHANNEL_BIND, [attr(ATTR.CHANNEL_NUMBER, ch), attr(ATTR.XOR_PEER_ADDRESS, xorAddress(peerIp, port))]);
   }
 
+  /** A Send indication: relays `data` to `peerIp`:`port` from the allocation (network lab only:
+   * the loopback tiers never send to a peer). Resolves once it has left the socket. */
+  sendIndication(peerIp, port, data) {
+    const msg = encode(0x0016, randomBytes(12), [attr(ATTR.XOR_PEER_ADDRESS, xorAddress(peerIp, port)), attr(0x0013, data)]);
+    return new Promise((resolve, reject) => this.sock.send(msg, this.port, this.host, (e) => (e ? reject(e) : resolve(true))));
+  }
+
   refresh(lifetime = 600) {
     const l = Buffer.alloc(4);
     l.writeUInt32BE(lifetime, 0);
@@ -418,9 +434,9 @@ export class TurnClient {
 }
 
 /** Allocate with a fresh client; returns { client, code }. */
-export async function tryAllocate(port, secret, { expiry = nowUnix() + 600, username, ipv6 = false } = {}) {
+export async function tryAllocate(port, secret, { expiry = nowUnix() + 600, username, ipv6 = false, host } = {}) {
   const user = username ?? restUsername(expiry);
-  const client = new TurnClient(port);
+  const client = new TurnClient(port, host);
   const r = await client.allocate(user, restCredential(secret, user), { ipv6 });
   return { client, code: r.code, reason: r.reason };
 }

@@ -162,8 +162,13 @@ export async function stopGroup(child, grace) {
  * Starts `wrangler dev` on a free port with its own persisted state and vars.
  * `vars` are written to an env file (never on a command line). Returns helpers to reach it,
  * restart it (the deploy case: every object restarts, storage survives) and stop it.
+ *
+ * The network lab (tests/network/) runs it elsewhere: `netns` (a network namespace it runs in),
+ * `ip` (the address it listens on, default 127.0.0.1), `host` (the name in its URLs, default
+ * `ip`), `https` ({ cert, key, ca } PEM paths: serve HTTPS with that certificate; `ca` lets the
+ * health check verify it). With `netns` the health check runs inside the namespace too.
  */
-export async function startWorker({ vars = {}, port, config: otherConfig } = {}) {
+export async function startWorker({ vars = {}, port, config: otherConfig, netns, ip = '127.0.0.1', host = ip, https } = {}) {
   if (!otherConfig && !existsSync(join(ROOT, 'build', 'index.js'))) throw new Error('build/ is missing: run `make worker` first');
   const dir = mkdtempSync(join(tmpdir(), 'pinhole-dev-'));
   const state = join(dir, 'state');
@@ -185,13 +190,16 @@ export async function startWorker({ vars = {}, port, config: otherConfig } = {})
   let child;
   let output = '';
   let allOutput = '';
+  const base = `${https ? 'https' : 'http'}://${host}:${port}`;
 
   async function start() {
     output = '';
+    const args = ['dev', '--config', config, '--ip', ip, '--port', String(port), '--inspector-port', String(inspector),
+      '--persist-to', state, '--env-file', envFile, '--show-interactive-dev-session=false', '--log-level', 'log',
+      ...(https ? ['--local-protocol', 'https', '--https-key-path', https.key, '--https-cert-path', https.cert] : [])];
     child = spawnGroup(
-      join(BIN, 'wrangler'),
-      ['dev', '--config', config, '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector),
-        '--persist-to', state, '--env-file', envFile, '--show-interactive-dev-session=false', '--log-level', 'log'],
+      netns ? 'ip' : join(BIN, 'wrangler'),
+      netns ? ['netns', 'exec', netns, join(BIN, 'wrangler'), ...args] : args,
       {
         cwd: ROOT,
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -208,7 +216,8 @@ export async function startWorker({ vars = {}, port, config: otherConfig } = {})
     await waitFor(
       async () => {
         if (c.exitCode !== null) throw new Error(`wrangler dev exited:\n${output.slice(-3000)}`);
-        const r = await fetch(`http://127.0.0.1:${port}/health`);
+        if (netns) return probeIn(netns, `${base}/health`, https?.ca);
+        const r = await fetch(`${base}/health`);
         return r.ok;
       },
       { timeout: 120_000, interval: 100, what: 'wrangler dev to answer /health' },
@@ -228,8 +237,8 @@ export async function startWorker({ vars = {}, port, config: otherConfig } = {})
     inspectorPort: inspector,
     /** wrangler's --persist-to directory (Durable Object SQLite files live under it). */
     state,
-    url: `http://127.0.0.1:${port}`,
-    wsUrl: (code) => `ws://127.0.0.1:${port}/ws/${code}`,
+    url: base,
+    wsUrl: (code) => `${https ? 'wss' : 'ws'}://${host}:${port}/ws/${code}`,
     /** Everything the runtime printed since the first start. */
     log: () => allOutput,
     /** The Worker's `{"event":…}` log lines so far, parsed (see logEvents). */
@@ -250,6 +259,17 @@ export async function startWorker({ vars = {}, port, config: otherConfig } = {})
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** True when GET `url` answers 2xx from inside network namespace `netns` (a short-lived node
+ * there; `ca`: a PEM file of extra trusted CAs). */
+function probeIn(netns, url, ca) {
+  return new Promise((resolve) => {
+    const p = spawn('ip', ['netns', 'exec', netns, process.execPath, '-e',
+      'fetch(process.argv[1], { signal: AbortSignal.timeout(2000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))', url],
+    { stdio: 'ignore', env: { ...process.env, ...(ca ? { NODE_EXTRA_CA_CERTS: ca } : {}) } });
+    p.on('exit', (code) => resolve(code === 0));
+  });
 }
 
 /**
