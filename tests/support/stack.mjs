@@ -192,7 +192,18 @@ export async function startWorker({ vars = {}, port, config: otherConfig, netns,
   let allOutput = '';
   const base = `${https ? 'https' : 'http'}://${host}:${port}`;
 
+  // workerd binds some ports of its own, picked at random; rarely one is taken by then (by a
+  // browser or another runtime on this machine) and workerd gives up. Start again, a few times.
   async function start() {
+    for (let attempt = 1; ; attempt++) {
+      const clash = await startOnce();
+      if (!clash) return;
+      await stopGroup(child, 10_000);
+      if (attempt === 3) throw new Error(`wrangler dev could not bind its ports:\n${output.slice(-3000)}`);
+    }
+  }
+
+  async function startOnce() {
     output = '';
     const args = ['dev', '--config', config, '--ip', ip, '--port', String(port), '--inspector-port', String(inspector),
       '--persist-to', state, '--env-file', envFile, '--show-interactive-dev-session=false', '--log-level', 'log',
@@ -213,8 +224,9 @@ export async function startWorker({ vars = {}, port, config: otherConfig, netns,
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
     const c = child;
-    await waitFor(
+    const up = await waitFor(
       async () => {
+        if (/Address already in use/.test(output)) return 'clash';
         if (c.exitCode !== null) throw new Error(`wrangler dev exited:\n${output.slice(-3000)}`);
         if (netns) return probeIn(netns, `${base}/health`, https?.ca);
         const r = await fetch(`${base}/health`);
@@ -222,6 +234,7 @@ export async function startWorker({ vars = {}, port, config: otherConfig, netns,
       },
       { timeout: 120_000, interval: 100, what: 'wrangler dev to answer /health' },
     );
+    return up === 'clash';
   }
 
   async function stop() {
