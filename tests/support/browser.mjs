@@ -640,22 +640,27 @@ export function browserSuite({ coturn: secrets, workers = () => ({ stack: {} }),
     if (secrets) suite.coturn = await startCoturn({ secrets });
     const named = workers(suite.coturn);
     const names = Object.keys(named);
-    let browsers;
-    [stacks, browsers] = await Promise.all([
-      Promise.all(names.map((n) => startWorker(named[n]))),
-      Promise.all(engines.map((engine) => launchBrowser({ engine }))),
+    // Settled, not all: when one part fails to start, the parts that did start are still
+    // handed to `after`, which stops them (else an open browser keeps the file from exiting).
+    const started = await Promise.allSettled([
+      ...names.map((n) => startWorker(named[n])),
+      ...engines.map((engine) => launchBrowser({ engine })),
     ]);
-    names.forEach((n, i) => (suite[n] = stacks[i]));
-    engines.forEach((e, i) => (suite.browsers[e] = browsers[i]));
-    [suite.stack] = stacks;
-    [suite.browser] = browsers;
+    const value = (r) => (r.status === 'fulfilled' ? r.value : undefined);
+    stacks = started.slice(0, names.length).map(value).filter(Boolean);
+    names.forEach((n, i) => (suite[n] = value(started[i])));
+    engines.forEach((e, i) => (suite.browsers[e] = value(started[names.length + i])));
+    suite.stack = suite[names[0]];
+    suite.browser = suite.browsers[engines[0]];
+    const failed = started.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
   });
   afterEach(async () => {
     suite.coturn?.resume();
     await closeChecked(suite.open);
   });
   after(async () => {
-    const [first, ...others] = Object.values(suite.browsers);
+    const [first, ...others] = Object.values(suite.browsers).filter(Boolean);
     await Promise.all(others.map((b) => b.close()));
     await shutdown(first, stacks, [suite.coturn]);
   });
